@@ -1,0 +1,206 @@
+// One-to-one binds: which client instance holds which slot, their tokens and leases.
+
+import { createError, formatBytes, type ClientInstance } from '@eais/shared';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Lease } from './bind-lease.js';
+import type { Slot } from './slot.js';
+
+const MIN_VCPUS = 1;
+const MIN_MEMORY_BYTES = 2 * 1024 ** 3;
+const MAX_REVOKED = 10_000;
+
+/** How long leases last. */
+export interface LeaseLimits {
+  /** Granted when the client asks for none. */
+  readonly defaultMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
+/** An active bind: one client instance on one slot. */
+export interface Bind {
+  readonly slot: Slot;
+  readonly instanceId: string;
+  readonly lease: Lease;
+  readonly attachedAtMs: number;
+}
+
+interface Entry extends Bind {
+  readonly tokenHash: string;
+}
+
+interface Revocation {
+  readonly slotId: string;
+  readonly why: string;
+  readonly atMs: number;
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * The daemon's binds. A slot binds one client instance and a client instance binds one
+ * slot; attach checks both synchronously, so two attaches can never race into one slot.
+ * Tokens are kept only as hashes; ended binds are remembered (bounded) so a stale token
+ * gets PERMISSION_DENIED rather than UNAUTHENTICATED.
+ */
+export class BindTable {
+  readonly #bySlot = new Map<string, Entry>();
+  readonly #byInstance = new Map<string, Entry>();
+  readonly #byToken = new Map<string, Entry>();
+  readonly #revoked = new Map<string, Revocation>();
+
+  constructor(
+    private readonly slots: readonly Slot[],
+    private readonly region: string,
+    private readonly leases: LeaseLimits,
+    private readonly log: Logger,
+  ) {}
+
+  /** Whether a slot has a bind. */
+  isBound(slot: Slot): boolean {
+    return this.#bySlot.has(slot.id);
+  }
+
+  /**
+   * Binds a client instance to a slot (the first Available one when `slotId` is empty)
+   * and starts its lease. FAILED_PRECONDITION: REGION_MISMATCH, CLIENT_TOO_SMALL,
+   * CLIENT_ALREADY_BOUND, SLOT_BUSY, NO_SLOT_AVAILABLE; NOT_FOUND: SLOT_NOT_FOUND.
+   */
+  attach(client: ClientInstance, slotId: string, requestedTtlMs: number): { token: string; bind: Bind } {
+    const instanceId = client.instance_id.trim();
+    if (instanceId === '') throw createError('BAD_REQUEST', 'attach needs client.instance_id: the id of the client (ECS) instance');
+    if (client.region !== this.region) {
+      throw createError(
+        'REGION_MISMATCH',
+        `client instance ${instanceId} is in region "${client.region}" but this daemon's slots are in "${this.region}"; attach to a daemon in "${client.region}" or move the client`,
+      );
+    }
+    if (client.vcpus < MIN_VCPUS || client.memory_bytes < MIN_MEMORY_BYTES) {
+      throw createError(
+        'CLIENT_TOO_SMALL',
+        `client instance ${instanceId} has ${client.vcpus} vCPU and ${formatBytes(client.memory_bytes)}; a client needs at least ${MIN_VCPUS} vCPU and ${formatBytes(MIN_MEMORY_BYTES)}`,
+      );
+    }
+    const held = this.#byInstance.get(instanceId);
+    if (held !== undefined) {
+      throw createError(
+        'CLIENT_ALREADY_BOUND',
+        `client instance ${instanceId} already holds slot ${held.slot.id}; detach it first (its lease ends in ${Math.max(0, held.lease.expiresAtMs - Date.now())} ms without heartbeats)`,
+        { slotId: held.slot.id },
+      );
+    }
+    const slot = this.#pick(slotId);
+    slot.lifecycle.transition('Attaching');
+    const token = `eais_${randomBytes(32).toString('base64url')}`;
+    const ttlMs = Math.min(this.leases.maxMs, Math.max(this.leases.minMs, requestedTtlMs || this.leases.defaultMs));
+    const entry: Entry = {
+      slot,
+      instanceId,
+      tokenHash: hashToken(token),
+      attachedAtMs: Date.now(),
+      lease: new Lease(ttlMs, () => {
+        void this.detach(entry, 'its lease expired (no heartbeat within the TTL)');
+      }),
+    };
+    this.#bySlot.set(slot.id, entry);
+    this.#byInstance.set(instanceId, entry);
+    this.#byToken.set(entry.tokenHash, entry);
+    slot.lifecycle.transition('InUse');
+    this.log.info({ slot: slot.id, instanceId, leaseTtlMs: ttlMs }, 'attached');
+    return { token, bind: entry };
+  }
+
+  #pick(slotId: string): Slot {
+    if (slotId !== '') {
+      const slot = this.slots.find((s) => s.id === slotId);
+      if (slot === undefined) {
+        throw createError('SLOT_NOT_FOUND', `no slot ${slotId} on this daemon; its slots are ${this.slots.map((s) => s.id).join(', ')}`);
+      }
+      if (this.#bySlot.has(slot.id)) {
+        throw createError('SLOT_BUSY', `slot ${slot.id} is bound to another client instance; pick another slot or omit the slot id`, {
+          slotId: slot.id,
+        });
+      }
+      if (slot.state !== 'Available') {
+        throw createError('SLOT_BUSY', `slot ${slot.id} is ${slot.state}, not Available; retry in a moment`, { slotId: slot.id });
+      }
+      return slot;
+    }
+    const free = this.slots.find((s) => s.state === 'Available' && !this.#bySlot.has(s.id));
+    if (free === undefined) {
+      const states = this.slots.map((s) => `${s.id} ${s.state}`).join(', ');
+      throw createError('NO_SLOT_AVAILABLE', `no Available slot on this daemon (${states}); wait for a detach or start the daemon with more --slot`);
+    }
+    return free;
+  }
+
+  /**
+   * The active bind for a call's `authorization` metadata, renewing its lease.
+   * UNAUTHENTICATED: TOKEN_MISSING, TOKEN_UNKNOWN. PERMISSION_DENIED: TOKEN_REVOKED
+   * (ended bind), TOKEN_WRONG_SLOT (`slotId` names another slot than the token's).
+   */
+  authenticate(authorization: string | undefined, slotId: string | undefined): Bind {
+    if (authorization === undefined) {
+      throw createError('TOKEN_MISSING', "this call needs a bind token: attach first, then send 'authorization: Bearer <token>'");
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+    if (match?.[1] === undefined) {
+      throw createError('TOKEN_UNKNOWN', "the authorization metadata must read 'Bearer <token>' with the token Attach returned");
+    }
+    const hash = hashToken(match[1]);
+    const entry = this.#byToken.get(hash);
+    if (entry === undefined) {
+      const revoked = this.#revoked.get(hash);
+      if (revoked !== undefined) {
+        throw createError(
+          'TOKEN_REVOKED',
+          `the bind to slot ${revoked.slotId} ended at ${new Date(revoked.atMs).toISOString()} because ${revoked.why}; attach again`,
+          { slotId: revoked.slotId },
+        );
+      }
+      throw createError('TOKEN_UNKNOWN', 'this daemon did not issue that bind token (was it restarted?); attach again');
+    }
+    if (slotId !== undefined && slotId !== entry.slot.id) {
+      throw createError('TOKEN_WRONG_SLOT', `the bind token belongs to slot ${entry.slot.id}, not slot ${slotId}; use the token of that slot`, {
+        slotId,
+      });
+    }
+    entry.lease.renew();
+    return entry;
+  }
+
+  /**
+   * Ends a bind: the token stops working, the slot goes InUse → Detaching, its models are
+   * unloaded (after their running requests), then → Available. Ending an ended bind is a
+   * no-op.
+   */
+  async detach(bind: Bind, why: string): Promise<void> {
+    const entry = this.#bySlot.get(bind.slot.id);
+    if (entry === undefined || entry !== bind) return;
+    entry.lease.cancel();
+    this.#bySlot.delete(entry.slot.id);
+    this.#byInstance.delete(entry.instanceId);
+    this.#byToken.delete(entry.tokenHash);
+    this.#revoked.set(entry.tokenHash, { slotId: entry.slot.id, why, atMs: Date.now() });
+    if (this.#revoked.size > MAX_REVOKED) {
+      const oldest = this.#revoked.keys().next().value;
+      if (oldest !== undefined) this.#revoked.delete(oldest);
+    }
+    const { slot } = entry;
+    slot.lifecycle.transition('Detaching');
+    try {
+      await slot.unloadAll();
+    } finally {
+      slot.lifecycle.transition('Available');
+    }
+    this.log.info({ slot: slot.id, instanceId: entry.instanceId, why }, 'detached');
+  }
+
+  /** Ends every bind (daemon shutdown). */
+  async detachAll(why: string): Promise<void> {
+    await Promise.all([...this.#bySlot.values()].map((entry) => this.detach(entry, why)));
+  }
+}

@@ -1,0 +1,172 @@
+// Daemon configuration: flags, then EAIS_* environment variables, then embedded defaults.
+
+import {
+  DEFAULT_REGION,
+  DEFAULT_SLOT_SPEC,
+  findRegion,
+  parseBytes,
+  parseDuration,
+  parseSlotSpec,
+  REGIONS,
+  type SlotSpec,
+} from '@eais/shared';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ORT_PROVIDERS } from './engine-ort.js';
+
+/** Everything the daemon is started with. */
+export interface DaemonConfig {
+  readonly host: string;
+  /** 0 picks a free port (logged as `listening`). */
+  readonly port: number;
+  readonly region: string;
+  readonly zone: string;
+  readonly slots: readonly SlotSpec[];
+  /** Absolute path of the state folder (model store). */
+  readonly stateDir: string;
+  readonly logLevel: string;
+  readonly leaseTtlMs: number;
+  readonly minLeaseTtlMs: number;
+  readonly maxLeaseTtlMs: number;
+  /** How long in-flight calls may run on after SIGTERM/SIGINT before they are cut. */
+  readonly shutdownGraceMs: number;
+  readonly maxModelBytes: number;
+  /** ONNX Runtime execution providers, tried in order per model. */
+  readonly ortProviders: readonly string[];
+  /** Threads per inference for the engines; 0 lets each engine choose. */
+  readonly threads: number;
+  /** Shut down by itself after this long (tests, demos); undefined: run until signalled. */
+  readonly exitAfterMs: number | undefined;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const MIN_LEASE_TTL_MS = 100;
+
+/** `eais-accelerator --help`. */
+export const HELP = `eais-accelerator: serve accelerator slots to eais agents over gRPC
+
+Usage: eais-accelerator [options]
+
+Options (each also read from the environment variable shown; flags win):
+  --host <addr>            address to listen on            EAIS_HOST           [127.0.0.1]
+  --port <n>               port; 0 picks a free one         EAIS_PORT           [50051]
+  --region <id>            region of the slots              EAIS_REGION         [${DEFAULT_REGION}]
+                           (${REGIONS.map((r) => r.id).join(', ')})
+  --zone <id>              zone of the slots                EAIS_ZONE           [region's first zone]
+  --slot <spec>            a slot; repeat for more          EAIS_SLOTS (;-separated)
+                           eais.ei-a6.2xlarge, eais.ei-a6.4xlarge, or
+                           custom:fp32=<TFLOPS>,fp16=<TFLOPS>,mem=<GiB>  [${DEFAULT_SLOT_SPEC}]
+  --state-dir <path>       model store and state            EAIS_STATE_DIR      [./.eais-state]
+  --log-level <level>      ${LOG_LEVELS.join(', ')}  EAIS_LOG_LEVEL [info]
+  --lease-ttl <duration>   lease granted by default         EAIS_LEASE_TTL      [30s]
+  --max-lease-ttl <dur>    longest lease a client may ask   EAIS_MAX_LEASE_TTL  [1h]
+  --shutdown-grace <dur>   let calls finish on SIGTERM      EAIS_SHUTDOWN_GRACE [10s]
+  --max-model-size <size>  largest model upload             EAIS_MAX_MODEL_SIZE [4GiB]
+  --ort-providers <list>   ONNX Runtime providers, in order EAIS_ORT_PROVIDERS  [${ORT_PROVIDERS.join(',')}]
+  --threads <n>            threads per inference; 0 = auto  EAIS_THREADS        [0]
+  --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
+  -h, --help               this text
+  -v, --version            the version
+`;
+
+/** What the command line asks for. */
+export type ParsedCommand = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
+
+function whole(text: string, what: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new Error(`${what}: "${text}" is not a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function optionalDuration(text: string | undefined, what: string): number | undefined {
+  return text === undefined ? undefined : parseDuration(text, what);
+}
+
+/**
+ * Parses flags and environment. Throws an Error whose message names the flag and the bad
+ * value; the caller prints it with a pointer to --help.
+ */
+export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommand {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      region: { type: 'string' },
+      zone: { type: 'string' },
+      slot: { type: 'string', multiple: true },
+      'state-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      'max-lease-ttl': { type: 'string' },
+      'shutdown-grace': { type: 'string' },
+      'max-model-size': { type: 'string' },
+      'ort-providers': { type: 'string' },
+      threads: { type: 'string' },
+      'exit-after': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help === true) return { kind: 'help' };
+  if (values.version === true) return { kind: 'version' };
+
+  const pick = (flag: string | undefined, name: string): string | undefined => flag ?? (env[name] !== '' ? env[name] : undefined);
+
+  const region = pick(values.region, 'EAIS_REGION') ?? DEFAULT_REGION;
+  const regionInfo = findRegion(region);
+  if (regionInfo === undefined) {
+    throw new Error(`--region: "${region}" is not a known region; use one of ${REGIONS.map((r) => r.id).join(', ')}`);
+  }
+  const zone = pick(values.zone, 'EAIS_ZONE') ?? regionInfo.zones[0] ?? `${region}-a`;
+  if (!regionInfo.zones.includes(zone)) {
+    throw new Error(`--zone: "${zone}" is not a zone of ${region}; use one of ${regionInfo.zones.join(', ')}`);
+  }
+  const slotTexts = values.slot ?? pick(undefined, 'EAIS_SLOTS')?.split(/[;\s]+/).filter((s) => s !== '') ?? [DEFAULT_SLOT_SPEC];
+  const slots = slotTexts.map((text) => {
+    try {
+      return parseSlotSpec(text);
+    } catch (err) {
+      throw new Error(`--slot: ${(err as Error).message}`);
+    }
+  });
+  if (slots.length === 0) throw new Error('--slot: at least one slot is needed');
+
+  const logLevel = pick(values['log-level'], 'EAIS_LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const providers = (pick(values['ort-providers'], 'EAIS_ORT_PROVIDERS') ?? ORT_PROVIDERS.join(','))
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (providers.length === 0) throw new Error('--ort-providers: name at least one provider, e.g. cpu');
+
+  const leaseTtlMs = parseDuration(pick(values['lease-ttl'], 'EAIS_LEASE_TTL') ?? '30s', '--lease-ttl');
+  const maxLeaseTtlMs = parseDuration(pick(values['max-lease-ttl'], 'EAIS_MAX_LEASE_TTL') ?? '1h', '--max-lease-ttl');
+  if (leaseTtlMs < MIN_LEASE_TTL_MS || leaseTtlMs > maxLeaseTtlMs) {
+    throw new Error(`--lease-ttl: must lie between ${MIN_LEASE_TTL_MS}ms and --max-lease-ttl (${maxLeaseTtlMs}ms)`);
+  }
+
+  const config: DaemonConfig = {
+    host: pick(values.host, 'EAIS_HOST') ?? '127.0.0.1',
+    port: whole(pick(values.port, 'EAIS_PORT') ?? '50051', '--port', 0, 65535),
+    region,
+    zone,
+    slots,
+    stateDir: resolve(pick(values['state-dir'], 'EAIS_STATE_DIR') ?? '.eais-state'),
+    logLevel,
+    leaseTtlMs,
+    minLeaseTtlMs: MIN_LEASE_TTL_MS,
+    maxLeaseTtlMs,
+    shutdownGraceMs: parseDuration(pick(values['shutdown-grace'], 'EAIS_SHUTDOWN_GRACE') ?? '10s', '--shutdown-grace'),
+    maxModelBytes: parseBytes(pick(values['max-model-size'], 'EAIS_MAX_MODEL_SIZE') ?? '4GiB', '--max-model-size'),
+    ortProviders: providers,
+    threads: whole(pick(values.threads, 'EAIS_THREADS') ?? '0', '--threads', 0, 1024),
+    exitAfterMs: optionalDuration(pick(values['exit-after'], 'EAIS_EXIT_AFTER'), '--exit-after'),
+  };
+  return { kind: 'run', config };
+}

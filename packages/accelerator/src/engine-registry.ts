@@ -1,0 +1,123 @@
+// Engine registry: engines by priority, probed once each, the best one that loads a model.
+
+import { createError, EaisError, type ModelFormat } from '@eais/shared';
+import type { Engine, EngineModel, EngineProbe, ModelSource, SkippedEngine } from './engine.js';
+
+/** An engine and what its probe found, for Describe and the startup log. */
+export interface EngineStatus {
+  readonly name: string;
+  readonly priority: number;
+  readonly formats: readonly ModelFormat[];
+  readonly available: boolean;
+  readonly reason: string | undefined;
+  readonly devices: readonly string[];
+}
+
+/** A model loaded through the registry: the engine that took it and who was passed over. */
+export interface RegistryLoad {
+  readonly engine: string;
+  readonly model: EngineModel;
+  readonly skipped: readonly SkippedEngine[];
+}
+
+/** Options of {@link EngineRegistry.load}. */
+export interface RegistryLoadOptions {
+  /** Only this engine may load the model (the daemon's --engine flag). */
+  readonly pin?: string | undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Holds the engines of one daemon. Each test builds its own; nothing registers on import.
+ * Probes are memoized, so concurrent callers share one probe per engine.
+ */
+export class EngineRegistry {
+  readonly #engines: Engine[] = [];
+  readonly #probes = new Map<string, Promise<EngineProbe>>();
+
+  /** Adds an engine. Throws when an engine of that name is registered already. */
+  register(engine: Engine): void {
+    if (this.#engines.some((e) => e.name === engine.name)) throw new Error(`engine "${engine.name}" is registered twice`);
+    this.#engines.push(engine);
+    this.#engines.sort((a, b) => b.priority - a.priority);
+  }
+
+  /** The registered engines, highest priority first. */
+  get engines(): readonly Engine[] {
+    return this.#engines;
+  }
+
+  /** The engine's probe, run once; a probe that throws counts as unavailable with its message. */
+  probe(engine: Engine): Promise<EngineProbe> {
+    let probe = this.#probes.get(engine.name);
+    if (probe === undefined) {
+      probe = engine.probe().catch((err: unknown) => ({ available: false, reason: messageOf(err), devices: [] }));
+      this.#probes.set(engine.name, probe);
+    }
+    return probe;
+  }
+
+  /** Probes every engine (once) and reports each, highest priority first. */
+  async status(): Promise<EngineStatus[]> {
+    return Promise.all(
+      this.#engines.map(async (engine) => {
+        const probe = await this.probe(engine);
+        return {
+          name: engine.name,
+          priority: engine.priority,
+          formats: engine.formats,
+          available: probe.available,
+          reason: probe.reason,
+          devices: probe.devices,
+        };
+      }),
+    );
+  }
+
+  /**
+   * Loads a model on the highest-priority engine that runs its format here. Every engine
+   * passed over is recorded with its reason. When none loads it: INVALID_ARGUMENT
+   * (BAD_MODEL) if an engine could not parse it, else FAILED_PRECONDITION (NO_ENGINE);
+   * either message lists every engine's reason.
+   */
+  async load(source: ModelSource, options: RegistryLoadOptions = {}): Promise<RegistryLoad> {
+    const skipped: SkippedEngine[] = [];
+    let unparsable = false;
+    for (const engine of this.#engines) {
+      const skip = (reason: string): void => {
+        skipped.push({ engine: engine.name, device: '', reason });
+      };
+      if (options.pin !== undefined && engine.name !== options.pin) {
+        skip(`the daemon is pinned to engine ${options.pin}`);
+        continue;
+      }
+      if (!engine.formats.includes(source.format)) {
+        skip(`runs ${engine.formats.join(', ')}, not ${source.format}`);
+        continue;
+      }
+      const probe = await this.probe(engine);
+      if (!probe.available) {
+        skip(probe.reason ?? 'unavailable on this host');
+        continue;
+      }
+      try {
+        const model = await engine.load(source);
+        return { engine: engine.name, model, skipped: [...skipped, ...model.skipped] };
+      } catch (err) {
+        if (err instanceof EaisError && err.reason === 'BAD_MODEL') unparsable = true;
+        skip(messageOf(err));
+      }
+    }
+    const reasons = skipped.map((s) => `${s.engine}${s.device === '' ? '' : `/${s.device}`}: ${s.reason}`).join('; ');
+    if (unparsable) {
+      throw createError('BAD_MODEL', `the ${source.format} model ${source.sha256.slice(0, 12)} could not be loaded: ${reasons}`);
+    }
+    throw createError(
+      'NO_ENGINE',
+      `no engine on this host runs ${source.format} models (${reasons || 'no engines registered'}); install one of the engine packages (see README, Engines)`,
+    );
+  }
+}

@@ -1,0 +1,72 @@
+// Engine contract: what runs a model format on a device, and what a loaded model offers.
+
+import type { DType, ModelFormat, Tensor } from '@eais/shared';
+
+/** What an engine's one-time probe found on this host. */
+export interface EngineProbe {
+  readonly available: boolean;
+  /** Why the engine cannot run here; set when unavailable. */
+  readonly reason?: string | undefined;
+  /** Devices the engine may use, best first (e.g. `cuda`, `webgpu`, `cpu`). */
+  readonly devices: readonly string[];
+}
+
+/** An engine or device passed over for a model, and why. */
+export interface SkippedEngine {
+  readonly engine: string;
+  /** Empty when the whole engine was skipped. */
+  readonly device: string;
+  readonly reason: string;
+}
+
+/** A model input or output as the engine sees it. */
+export interface TensorSpec {
+  readonly name: string;
+  /** Undefined when the model uses a type eais does not carry (e.g. strings). */
+  readonly dtype: DType | undefined;
+  /** The engine's type name, for messages. */
+  readonly type: string;
+  /** A number for a fixed dimension, a string for a symbolic one; empty when unknown. */
+  readonly shape: readonly (number | string)[];
+}
+
+/** A stored model file, as handed to an engine. */
+export interface ModelSource {
+  readonly sha256: string;
+  readonly format: ModelFormat;
+  /** Path of the model file (ONNX) or folder (TF) in the model store. */
+  readonly path: string;
+  readonly sizeBytes: number;
+}
+
+/** A model loaded by an engine on one device. */
+export interface EngineModel {
+  readonly device: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** Devices of this engine tried first and passed over. */
+  readonly skipped: readonly SkippedEngine[];
+  /**
+   * Runs one inference. `feeds` are checked against `inputs` already; `outputs` names
+   * the outputs wanted, in order. Errors the engine raises about the inputs come back as
+   * INVALID_ARGUMENT (INFERENCE_FAILED).
+   */
+  run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]): Promise<Record<string, Tensor>>;
+  /** Frees the model's memory; called once, after the last run finished. */
+  dispose(): Promise<void>;
+}
+
+/** Runs some model formats on some devices. Registered in an EngineRegistry. */
+export interface Engine {
+  readonly name: string;
+  /** Higher is tried first. */
+  readonly priority: number;
+  readonly formats: readonly ModelFormat[];
+  /** Finds out once whether the engine can run on this host (the registry memoizes it). */
+  probe(): Promise<EngineProbe>;
+  /**
+   * Loads a model. Throws INVALID_ARGUMENT (BAD_MODEL) when the file cannot be parsed;
+   * any other error means this engine cannot run it here, and the next one is tried.
+   */
+  load(source: ModelSource): Promise<EngineModel>;
+}

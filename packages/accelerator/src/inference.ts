@@ -1,0 +1,66 @@
+// One inference: decode a ModelInferRequest's raw tensors, check, run on the slot, encode.
+
+import {
+  createError,
+  decodeTensor,
+  encodeTensor,
+  type ModelInferRequest,
+  type ModelInferResponse,
+  type Tensor,
+} from '@eais/shared';
+import type { Slot } from './slot.js';
+
+/** Decodes the request's inputs. INVALID_ARGUMENT for every malformed tensor, naming it. */
+export function decodeInputs(request: ModelInferRequest): Record<string, Tensor> {
+  const { inputs, raw_input_contents: raw } = request;
+  if (raw.length !== inputs.length) {
+    const typed = inputs.some((i) => i.contents !== null && i.contents !== undefined && Object.values(i.contents).some((v) => v.length > 0));
+    throw createError(
+      'RAW_CONTENTS_REQUIRED',
+      typed
+        ? 'tensor contents must travel as raw bytes: put each input\'s bytes in raw_input_contents, not in contents'
+        : `the request has ${inputs.length} inputs but ${raw.length} raw_input_contents entries; send one entry per input, in order`,
+    );
+  }
+  const feeds: Record<string, Tensor> = {};
+  for (const [i, input] of inputs.entries()) {
+    const what = `input "${input.name}"`;
+    if (input.name === '') throw createError('BAD_REQUEST', `input ${i} has no name`);
+    if (Object.hasOwn(feeds, input.name)) throw createError('DUPLICATE_INPUT', `${what} appears twice in the request; send it once`);
+    feeds[input.name] = decodeTensor(input.datatype, input.shape, raw[i] as Uint8Array, what);
+  }
+  return feeds;
+}
+
+/**
+ * Runs a request on a slot. DEADLINE_EXCEEDED when the deadline passed before the run;
+ * NOT_FOUND for an unknown model; INVALID_ARGUMENT for bad inputs (see decodeInputs and
+ * LoadedModel.check).
+ */
+export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: number): Promise<ModelInferResponse> {
+  if (request.model_name === '') throw createError('BAD_REQUEST', 'model_name is empty; name a model loaded on your slot');
+  const model = slot.model(request.model_name);
+  const feeds = decodeInputs(request);
+  const outputs = model.check(
+    feeds,
+    (request.outputs ?? []).map((o) => o.name),
+  );
+  if (Date.now() >= deadlineMs) {
+    throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
+  }
+  const results = await model.run(feeds, outputs);
+  const response: ModelInferResponse = {
+    model_name: model.name,
+    model_version: '1',
+    id: request.id ?? '',
+    outputs: [],
+    raw_output_contents: [],
+  };
+  for (const name of outputs) {
+    const tensor = results[name] as Tensor;
+    const wire = encodeTensor(tensor);
+    response.outputs.push({ name, datatype: wire.datatype, shape: wire.shape });
+    response.raw_output_contents.push(wire.raw);
+  }
+  return response;
+}

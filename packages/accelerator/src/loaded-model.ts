@@ -1,0 +1,135 @@
+// A model loaded on a slot: request checks against its inputs, runs, and a drained close.
+
+import { createError, dtypeInfo, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
+import type { EngineModel, SkippedEngine, TensorSpec } from './engine.js';
+import type { StoredModel } from './model-store.js';
+
+function wireType(spec: TensorSpec): string {
+  return spec.dtype === undefined ? spec.type : (dtypeInfo(spec.dtype)?.wire ?? spec.type);
+}
+
+function tensorInfo(spec: TensorSpec): TensorInfoMessage {
+  return {
+    name: spec.name,
+    datatype: wireType(spec),
+    shape: spec.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+    dim_names: spec.shape.map((d) => (typeof d === 'string' ? d : '')),
+  };
+}
+
+function formatShape(shape: readonly (number | string)[]): string {
+  return `[${shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' ? d : '?')).join(', ')}]`;
+}
+
+/**
+ * One model on one slot. Runs are counted so that close() waits for the last one before
+ * the engine frees the model; a closed model takes no new runs.
+ */
+export class LoadedModel {
+  readonly loadedAtMs = Date.now();
+  #inflight = 0;
+  #closed = false;
+  #drained: (() => void) | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly stored: StoredModel,
+    readonly engine: string,
+    readonly engineModel: EngineModel,
+    readonly skipped: readonly SkippedEngine[],
+  ) {}
+
+  /** Bytes of weights the model holds (its file size). */
+  get weightsBytes(): number {
+    return this.stored.sizeBytes;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Checks decoded request tensors against the model's inputs and returns the output
+   * names to fetch. INVALID_ARGUMENT: UNKNOWN_INPUT, MISSING_INPUT, WRONG_DTYPE, BAD_SHAPE,
+   * UNKNOWN_OUTPUT; each message names the model and the tensor.
+   */
+  check(feeds: Readonly<Record<string, Tensor>>, requested: readonly string[]): string[] {
+    const { inputs, outputs } = this.engineModel;
+    const what = (kind: string, name: string): string => `model "${this.name}" ${kind} "${name}"`;
+    for (const [name, tensor] of Object.entries(feeds)) {
+      const spec = inputs.find((i) => i.name === name);
+      if (spec === undefined) {
+        throw createError(
+          'UNKNOWN_INPUT',
+          `model "${this.name}" has no input named "${name}"; its inputs are ${inputs.map((i) => `"${i.name}"`).join(', ')}`,
+        );
+      }
+      if (spec.dtype !== tensor.dtype) {
+        const got = dtypeInfo(tensor.dtype)?.wire ?? tensor.dtype;
+        throw createError('WRONG_DTYPE', `${what('input', name)}: expected ${wireType(spec)}, got ${got}; send the tensor as ${wireType(spec)}`);
+      }
+      if (spec.shape.length > 0) {
+        const fixedMismatch = spec.shape.some((d, i) => typeof d === 'number' && d >= 0 && tensor.dims[i] !== d);
+        if (spec.shape.length !== tensor.dims.length || fixedMismatch) {
+          throw createError(
+            'BAD_SHAPE',
+            `${what('input', name)}: shape [${tensor.dims.join(', ')}] does not fit the model's ${formatShape(spec.shape)}`,
+          );
+        }
+      }
+    }
+    const missing = inputs.filter((i) => !(i.name in feeds));
+    if (missing.length > 0) {
+      throw createError(
+        'MISSING_INPUT',
+        `model "${this.name}" needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m.name}" ${formatShape(m.shape)} ${wireType(m)}`).join(', ')}; the request lacks ${missing.length > 1 ? 'them' : 'it'}`,
+      );
+    }
+    if (requested.length === 0) return outputs.map((o) => o.name);
+    for (const name of requested) {
+      if (!outputs.some((o) => o.name === name)) {
+        throw createError(
+          'UNKNOWN_OUTPUT',
+          `model "${this.name}" has no output named "${name}"; its outputs are ${outputs.map((o) => `"${o.name}"`).join(', ')}`,
+        );
+      }
+    }
+    return [...requested];
+  }
+
+  /** Runs checked feeds. FAILED_PRECONDITION (MODEL_NOT_FOUND) once the model is closing. */
+  async run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]): Promise<Record<string, Tensor>> {
+    if (this.#closed) throw createError('MODEL_NOT_FOUND', `model "${this.name}" was unloaded; load it again`);
+    this.#inflight += 1;
+    try {
+      return await this.engineModel.run(feeds, outputs);
+    } finally {
+      this.#inflight -= 1;
+      if (this.#inflight === 0) this.#drained?.();
+    }
+  }
+
+  /** Stops new runs, waits for running ones, then frees the engine's model. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    await this.engineModel.dispose();
+  }
+
+  /** The model as Describe and LoadModel report it. */
+  toMessage(): ModelMessage {
+    return {
+      name: this.name,
+      sha256: this.stored.sha256,
+      format: this.stored.format,
+      engine: this.engine,
+      device: this.engineModel.device,
+      skipped: this.skipped.map((s) => ({ ...s })),
+      inputs: this.engineModel.inputs.map(tensorInfo),
+      outputs: this.engineModel.outputs.map(tensorInfo),
+      weights_bytes: this.weightsBytes,
+      loaded_at_ms: this.loadedAtMs,
+    };
+  }
+}

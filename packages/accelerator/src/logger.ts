@@ -1,0 +1,12 @@
+// The daemon's root logger: pino JSON lines on stdout, one per event.
+
+import { pino, type Logger } from 'pino';
+
+/** Builds the root logger; modules take children of it (`component`, then per call). */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'eais-accelerator', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// eais-accelerator: the daemon's command line; flags → config → serve until SIGTERM/SIGINT.
+
+import { HELP, parseCommand, type ParsedCommand } from './config.js';
+import { daemonVersion } from './daemon.js';
+import { createLogger } from './logger.js';
+import { startAccelerator } from './server.js';
+
+async function main(): Promise<number> {
+  let command: ParsedCommand;
+  try {
+    command = parseCommand(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`eais-accelerator: ${(err as Error).message}\nRun eais-accelerator --help for the options.\n`);
+    return 2;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`${await daemonVersion()}\n`);
+    return 0;
+  }
+  const { config } = command;
+  const log = createLogger(config.logLevel);
+  let running;
+  try {
+    running = await startAccelerator(config, log);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = /address already in use|EADDRINUSE/i.test(String((err as Error).message)) || code === 'EADDRINUSE'
+      ? `; is another daemon on ${config.host}:${config.port}? pick another --port`
+      : '';
+    log.fatal({ err }, `could not start${hint}`);
+    return 1;
+  }
+  const accelerator = running;
+  await new Promise<void>((resolve) => {
+    // First signal: graceful (calls finish within --shutdown-grace). A second one cuts them.
+    const stop = (why: string): void => {
+      log.info({ why, graceMs: config.shutdownGraceMs }, 'shutting down');
+      accelerator.close().then(resolve, (err: unknown) => {
+        log.error({ err }, 'error while shutting down');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    if (config.exitAfterMs !== undefined) {
+      setTimeout(() => stop(`--exit-after ${config.exitAfterMs} ms`), config.exitAfterMs);
+    }
+  });
+  log.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`eais-accelerator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,162 @@
+// Model store: models on disk, content-addressed by sha256, written whole or not at all.
+
+import { createError, formatBytes, isModelFormat, type ModelFormat } from '@eais/shared';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A model in the store. */
+export interface StoredModel {
+  readonly sha256: string;
+  readonly format: ModelFormat;
+  readonly sizeBytes: number;
+  /** The model file (ONNX). */
+  readonly path: string;
+}
+
+/** What an upload declares before its bytes. */
+export interface UploadDeclaration {
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly format: string;
+}
+
+/** The outcome of an upload. */
+export interface UploadResult {
+  readonly model: StoredModel;
+  /** True when the store had the digest already; the bytes were read and dropped. */
+  readonly alreadyStored: boolean;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const FILE_BY_FORMAT: Partial<Record<ModelFormat, string>> = { onnx: 'model.onnx' };
+
+interface Meta {
+  sha256: string;
+  format: ModelFormat;
+  sizeBytes: number;
+  file: string;
+}
+
+/**
+ * Models under `<stateDir>/models/<sha256>/`. An upload is written to `<stateDir>/tmp/`,
+ * hashed while it streams, checked, synced and renamed into place, so a model folder
+ * exists only when its bytes match its name. Leftovers of a crash are removed at init.
+ */
+export class ModelStore {
+  readonly #models: string;
+  readonly #tmp: string;
+  readonly #maxBytes: number;
+
+  constructor(stateDir: string, maxBytes: number) {
+    this.#models = join(stateDir, 'models');
+    this.#tmp = join(stateDir, 'tmp');
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Creates the folders and removes partial uploads left by an earlier crash. */
+  async init(): Promise<void> {
+    await rm(this.#tmp, { recursive: true, force: true });
+    await mkdir(this.#tmp, { recursive: true });
+    await mkdir(this.#models, { recursive: true });
+  }
+
+  /** Normalizes and checks a sha256 argument; INVALID_ARGUMENT (BAD_REQUEST) when malformed. */
+  static checkDigest(sha256: string): string {
+    const digest = sha256.toLowerCase();
+    if (!SHA256_HEX.test(digest)) {
+      throw createError('BAD_REQUEST', `sha256 "${sha256.slice(0, 80)}" is not 64 hexadecimal characters`);
+    }
+    return digest;
+  }
+
+  /** The stored model with that digest, or undefined. */
+  async get(sha256: string): Promise<StoredModel | undefined> {
+    const digest = ModelStore.checkDigest(sha256);
+    const folder = join(this.#models, digest);
+    let meta: Meta;
+    try {
+      meta = JSON.parse(await readFile(join(folder, 'meta.json'), 'utf8')) as Meta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return { sha256: digest, format: meta.format, sizeBytes: meta.sizeBytes, path: join(folder, meta.file) };
+  }
+
+  /**
+   * Stores an upload. INVALID_ARGUMENT: bad header (BAD_REQUEST), fewer or more bytes than
+   * declared (UPLOAD_INCOMPLETE), digest mismatch (DIGEST_MISMATCH); RESOURCE_EXHAUSTED
+   * (MODEL_TOO_LARGE) over the size limit. On any failure nothing is kept.
+   */
+  async receive(declared: UploadDeclaration, chunks: AsyncIterable<Uint8Array>): Promise<UploadResult> {
+    const sha256 = ModelStore.checkDigest(declared.sha256);
+    const file = isModelFormat(declared.format) ? FILE_BY_FORMAT[declared.format] : undefined;
+    if (file === undefined) {
+      throw createError('BAD_REQUEST', `upload format "${declared.format}" is not stored by this daemon version; upload an onnx model`);
+    }
+    const format = declared.format as ModelFormat;
+    const size = declared.sizeBytes;
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw createError('BAD_REQUEST', `upload size_bytes must be a positive whole number, not ${size}`);
+    }
+    if (size > this.#maxBytes) {
+      throw createError(
+        'MODEL_TOO_LARGE',
+        `the model is ${formatBytes(size)}, over this daemon's limit of ${formatBytes(this.#maxBytes)} (--max-model-size)`,
+      );
+    }
+    const existing = await this.get(sha256);
+    if (existing !== undefined) {
+      for await (const chunk of chunks) void chunk;
+      return { model: existing, alreadyStored: true };
+    }
+
+    const staging = join(this.#tmp, `${sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    await mkdir(staging);
+    try {
+      const hash = createHash('sha256');
+      let received = 0;
+      const handle = await open(join(staging, file), 'wx');
+      try {
+        for await (const chunk of chunks) {
+          received += chunk.byteLength;
+          if (received > size) {
+            throw createError('UPLOAD_INCOMPLETE', `the upload sent more than the ${size} bytes its header declared; nothing was stored`);
+          }
+          hash.update(chunk);
+          await handle.write(chunk);
+        }
+        if (received < size) {
+          throw createError(
+            'UPLOAD_INCOMPLETE',
+            `the upload ended after ${received} of ${size} declared bytes; nothing was stored, upload again`,
+          );
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const actual = hash.digest('hex');
+      if (actual !== sha256) {
+        throw createError(
+          'DIGEST_MISMATCH',
+          `the uploaded bytes hash to sha256 ${actual}, not the declared ${sha256}; nothing was stored`,
+        );
+      }
+      const meta: Meta = { sha256, format, sizeBytes: size, file };
+      await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
+      try {
+        await rename(staging, join(this.#models, sha256));
+      } catch (err) {
+        // Another upload of the same bytes finished first: theirs is identical.
+        if (!['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      }
+      const model = await this.get(sha256);
+      if (model === undefined) throw new Error(`stored model ${sha256} vanished after rename`);
+      return { model, alreadyStored: false };
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+}

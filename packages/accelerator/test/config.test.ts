@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCommand, type DaemonConfig } from '../src/config.js';
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}): DaemonConfig {
+  const command = parseCommand(argv, env);
+  if (command.kind !== 'run') throw new Error(`expected a run, got ${command.kind}`);
+  return command.config;
+}
+
+describe('daemon config', () => {
+  it('should default to one 2xlarge slot in cn-hangzhou on 127.0.0.1:50051', () => {
+    const c = config([]);
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 50051,
+      region: 'cn-hangzhou',
+      zone: 'cn-hangzhou-h',
+      stateDir: resolve('.eais-state'),
+      logLevel: 'info',
+      leaseTtlMs: 30_000,
+      maxLeaseTtlMs: 3_600_000,
+      shutdownGraceMs: 10_000,
+      ortProviders: ['cuda', 'webgpu', 'cpu'],
+      exitAfterMs: undefined,
+    });
+    expect(c.slots.map((s) => s.name)).toEqual(['eais.ei-a6.2xlarge']);
+  });
+
+  it('should let flags win over the environment', () => {
+    const c = config(['--port', '6000', '--slot', 'eais.ei-a6.4xlarge', '--slot', 'custom:fp32=1,mem=1'], {
+      EAIS_PORT: '7000',
+      EAIS_SLOTS: 'eais.ei-a6.2xlarge',
+      EAIS_REGION: 'cn-chengdu',
+      EAIS_LEASE_TTL: '5s',
+    });
+    expect(c.port).toBe(6000);
+    expect(c.slots.map((s) => s.name)).toEqual(['eais.ei-a6.4xlarge', 'custom:fp32=1,fp16=1,mem=1']);
+    expect(c.region).toBe('cn-chengdu');
+    expect(c.zone).toBe('cn-chengdu-a');
+    expect(c.leaseTtlMs).toBe(5000);
+  });
+
+  it('should answer help and version', () => {
+    expect(parseCommand(['--help'], {}).kind).toBe('help');
+    expect(parseCommand(['-v'], {}).kind).toBe('version');
+  });
+
+  it('should reject bad values naming the flag', () => {
+    expect(() => config(['--port', '70000'])).toThrow(/--port: "70000"/);
+    expect(() => config(['--zone', 'cn-beijing-h'])).toThrow(/--zone: "cn-beijing-h" is not a zone of cn-hangzhou/);
+    expect(() => config(['--log-level', 'loud'])).toThrow(/--log-level/);
+    expect(() => config(['--lease-ttl', '10ms'])).toThrow(/--lease-ttl: must lie between/);
+    expect(() => config(['--ort-providers', ' , '])).toThrow(/--ort-providers/);
+    expect(() => config(['--nope'])).toThrow(/Unknown option '--nope'/);
+  });
+});

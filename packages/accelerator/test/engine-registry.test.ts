@@ -1,0 +1,126 @@
+import { EaisError, createError, type ModelFormat } from '@eais/shared';
+import { describe, expect, it } from 'vitest';
+import type { Engine, EngineModel, ModelSource } from '../src/engine.js';
+import { EngineRegistry } from '../src/engine-registry.js';
+
+/** The error a promise rejects with; fails the test when it resolves. */
+function rejection(promise: Promise<unknown>): Promise<EaisError> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (err: unknown) => err as EaisError,
+  );
+}
+
+const SOURCE: ModelSource = { sha256: 'a'.repeat(64), format: 'onnx', path: '/nowhere/model.onnx', sizeBytes: 10 };
+
+function fakeModel(device: string): EngineModel {
+  return { device, inputs: [], outputs: [], skipped: [], run: async () => ({}), dispose: async () => undefined };
+}
+
+/** A fake engine: counts its probes; `load` behaves as told. */
+function fake(name: string, priority: number, options: { formats?: ModelFormat[]; probe?: string | 'throw'; load?: 'bad-model' | 'fail' } = {}) {
+  const calls = { probe: 0, load: 0 };
+  const engine: Engine = {
+    name,
+    priority,
+    formats: options.formats ?? ['onnx'],
+    async probe() {
+      calls.probe += 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (options.probe === 'throw') throw new Error(`${name} library missing`);
+      return options.probe === undefined ? { available: true, devices: ['cpu'] } : { available: false, reason: options.probe, devices: [] };
+    },
+    async load() {
+      calls.load += 1;
+      if (options.load === 'bad-model') throw createError('BAD_MODEL', `${name} cannot parse it`);
+      if (options.load === 'fail') throw new Error(`${name} ran out of luck`);
+      return fakeModel(`${name}-device`);
+    },
+  };
+  return { engine, calls };
+}
+
+describe('EngineRegistry', () => {
+  it('should pick the highest-priority engine that runs the format, recording who was skipped', async () => {
+    const registry = new EngineRegistry();
+    const low = fake('low', 100);
+    const tf = fake('tf-only', 500, { formats: ['tfjs-graph'] });
+    const gone = fake('gone', 400, { probe: 'no GPU here' });
+    const mid = fake('mid', 300);
+    for (const f of [low, tf, gone, mid]) registry.register(f.engine);
+    expect(registry.engines.map((e) => e.name)).toEqual(['tf-only', 'gone', 'mid', 'low']);
+    const loaded = await registry.load(SOURCE);
+    expect(loaded.engine).toBe('mid');
+    expect(loaded.model.device).toBe('mid-device');
+    expect(loaded.skipped).toEqual([
+      { engine: 'tf-only', device: '', reason: 'runs tfjs-graph, not onnx' },
+      { engine: 'gone', device: '', reason: 'no GPU here' },
+    ]);
+    expect(low.calls.load).toBe(0);
+  });
+
+  it('should probe each engine once, however many callers ask at once', async () => {
+    const registry = new EngineRegistry();
+    const a = fake('a', 1);
+    registry.register(a.engine);
+    await Promise.all([registry.status(), registry.status(), registry.load(SOURCE), registry.load(SOURCE)]);
+    expect(a.calls.probe).toBe(1);
+  });
+
+  it('should mark an engine whose probe throws as unavailable with its message', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('broken', 2, { probe: 'throw' }).engine);
+    registry.register(fake('ok', 1).engine);
+    expect(await registry.status()).toMatchObject([
+      { name: 'broken', available: false, reason: 'broken library missing' },
+      { name: 'ok', available: true, reason: undefined, devices: ['cpu'] },
+    ]);
+    expect((await registry.load(SOURCE)).skipped).toEqual([{ engine: 'broken', device: '', reason: 'broken library missing' }]);
+  });
+
+  it('should fall through an engine whose load fails to the next one', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('flaky', 2, { load: 'fail' }).engine);
+    registry.register(fake('steady', 1).engine);
+    const loaded = await registry.load(SOURCE);
+    expect(loaded.engine).toBe('steady');
+    expect(loaded.skipped[0]).toEqual({ engine: 'flaky', device: '', reason: 'flaky ran out of luck' });
+  });
+
+  it('should raise one NO_ENGINE error listing every reason when nothing fits', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('gpu', 2, { probe: 'no CUDA' }).engine);
+    registry.register(fake('tf', 1, { formats: ['tfjs-layers'] }).engine);
+    const err = await rejection(registry.load(SOURCE));
+    expect(err).toBeInstanceOf(EaisError);
+    expect(err.reason).toBe('NO_ENGINE');
+    expect(err.message).toMatch(/gpu: no CUDA; tf: runs tfjs-layers, not onnx/);
+    const empty = await rejection(new EngineRegistry().load(SOURCE));
+    expect(empty.message).toMatch(/no engines registered/);
+  });
+
+  it('should raise BAD_MODEL when an engine could not parse the model', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('strict', 1, { load: 'bad-model' }).engine);
+    const err = await rejection(registry.load(SOURCE));
+    expect(err.reason).toBe('BAD_MODEL');
+    expect(err.message).toMatch(/strict cannot parse it/);
+  });
+
+  it('should honour a pinned engine', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('best', 2).engine);
+    registry.register(fake('pinned', 1).engine);
+    const loaded = await registry.load(SOURCE, { pin: 'pinned' });
+    expect(loaded.engine).toBe('pinned');
+    expect(loaded.skipped).toEqual([{ engine: 'best', device: '', reason: 'the daemon is pinned to engine pinned' }]);
+  });
+
+  it('should refuse to register one name twice', () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('x', 1).engine);
+    expect(() => registry.register(fake('x', 2).engine)).toThrow(/registered twice/);
+  });
+});

@@ -1,0 +1,255 @@
+// The attached accelerator: bind token, background lease renewal, and the bound calls.
+
+import {
+  bindMetadata,
+  createError,
+  EaisError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  type AttachResponse,
+  type DescribeResponse,
+  type LoadModelResponse,
+  type ModelInferResponse,
+} from '@eais/shared';
+import type { Client } from '@grpc/grpc-js';
+import type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+import { Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
+import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
+import { clientInstance } from './instance.js';
+import { remoteModel, type ModelOwner } from './model.js';
+import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
+import { modelPayload, writeUpload, type ModelPayload } from './upload.js';
+
+const CALL_DEADLINE_MS = 60_000;
+const LOAD_DEADLINE_MS = 600_000;
+
+const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function checkOptions(options: AttachOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError("'options' must be an object");
+  for (const key of ['endpoint', 'slotId', 'instanceId', 'region'] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new TypeError(`'${key}' must be a non-empty string, not ${JSON.stringify(value)}`);
+    }
+  }
+  for (const key of ['leaseTtlMs', 'deadlineMs', 'vcpus', 'memoryBytes'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+      throw new TypeError(`'${key}' must be a positive number, not ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+/** The saved state of a bind, enough to use it from another process (the CLI). */
+export interface BindState {
+  readonly endpoint: string;
+  readonly token: string;
+  readonly slot: SlotInfo;
+  readonly instanceId: string;
+  readonly leaseTtlMs: number;
+  readonly leaseExpiresAtMs: number;
+}
+
+/** See {@link Accelerator}. */
+export class AcceleratorImpl implements Accelerator, ModelOwner {
+  readonly endpoint: string;
+  readonly slot: SlotInfo;
+  readonly instanceId: string;
+  readonly leaseTtlMs: number;
+  readonly #connection: Connection;
+  readonly #token: string;
+  readonly #options: AttachOptions;
+  readonly #log: AgentLogger;
+  #leaseExpiresAtMs: number;
+  #attached = true;
+  #lost: EaisError | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  private constructor(connection: Connection, state: BindState, options: AttachOptions) {
+    this.#connection = connection;
+    this.endpoint = state.endpoint;
+    this.#token = state.token;
+    this.slot = state.slot;
+    this.instanceId = state.instanceId;
+    this.leaseTtlMs = state.leaseTtlMs;
+    this.#leaseExpiresAtMs = state.leaseExpiresAtMs;
+    this.#options = options;
+    this.#log = options.logger ?? SILENT;
+  }
+
+  /** Attaches (see {@link attach}) and starts heartbeats unless `heartbeat: false`. */
+  static async attach(options: AttachOptions): Promise<AcceleratorImpl> {
+    checkOptions(options);
+    const endpoint = options.endpoint ?? defaultEndpoint();
+    const connection = new Connection(endpoint);
+    const client = clientInstance(options);
+    const requestId = newRequestId();
+    let response: AttachResponse;
+    try {
+      response = await connection.unary<AttachResponse>(
+        connection.control,
+        'Attach',
+        { client, slot_id: options.slotId ?? '', lease_ttl_ms: options.leaseTtlMs ?? 0 },
+        bindMetadata(undefined, undefined, requestId),
+        { deadlineMs: options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
+      );
+    } catch (err) {
+      connection.close();
+      throw err;
+    }
+    if (response.slot === null) throw createError('INTERNAL', 'the daemon answered Attach without a slot');
+    const accelerator = new AcceleratorImpl(
+      connection,
+      {
+        endpoint,
+        token: response.token,
+        slot: slotInfo(response.slot),
+        instanceId: client.instance_id,
+        leaseTtlMs: response.lease_ttl_ms,
+        leaseExpiresAtMs: response.lease_expires_at_ms,
+      },
+      options,
+    );
+    accelerator.#log.info({ endpoint, slot: accelerator.slot.id, leaseTtlMs: response.lease_ttl_ms }, 'attached');
+    if (options.heartbeat !== false) accelerator.#scheduleHeartbeat();
+    return accelerator;
+  }
+
+  /** Uses a saved bind (no heartbeats: each call renews the lease). */
+  static resume(state: BindState, options: AttachOptions = {}): AcceleratorImpl {
+    return new AcceleratorImpl(new Connection(state.endpoint), state, { ...options, heartbeat: false });
+  }
+
+  /** What {@link resume} needs to use this bind later. */
+  get state(): BindState {
+    return {
+      endpoint: this.endpoint,
+      token: this.#token,
+      slot: this.slot,
+      instanceId: this.instanceId,
+      leaseTtlMs: this.leaseTtlMs,
+      leaseExpiresAtMs: this.#leaseExpiresAtMs,
+    };
+  }
+
+  get attached(): boolean {
+    return this.#attached;
+  }
+
+  #assertAttached(): void {
+    if (this.#attached) return;
+    const why = this.#lost === undefined ? 'detach() was called' : `the bind was lost: ${this.#lost.message}`;
+    throw createError('DETACHED', `this accelerator is no longer attached (${why}); attach again`, { slotId: this.slot.id });
+  }
+
+  /** A bound unary call with the token, slot id and a deadline. */
+  #unary<Res>(client: Client, method: string, request: unknown, options: CallOptions, defaultDeadlineMs = this.#options.deadlineMs ?? CALL_DEADLINE_MS): Promise<Res> {
+    this.#assertAttached();
+    const requestId = options.requestId ?? newRequestId();
+    return this.#connection.unary<Res>(client, method, request, bindMetadata(this.#token, this.slot.id, requestId), {
+      deadlineMs: options.deadlineMs ?? defaultDeadlineMs,
+      requestId,
+      slotId: this.slot.id,
+    });
+  }
+
+  #scheduleHeartbeat(): void {
+    const every = Math.max(50, Math.floor(this.leaseTtlMs / 3));
+    this.#heartbeat = setTimeout(() => void this.#beat(), every);
+    this.#heartbeat.unref();
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      const response = await this.#unary<{ lease_expires_at_ms: number }>(this.#connection.control, 'Heartbeat', {}, {
+        deadlineMs: Math.max(1000, Math.floor(this.leaseTtlMs / 2)),
+      });
+      this.#leaseExpiresAtMs = response.lease_expires_at_ms;
+    } catch (err) {
+      if (err instanceof UnauthenticatedError || err instanceof PermissionDeniedError) {
+        this.#attached = false;
+        this.#lost = err;
+        this.#connection.close();
+        this.#log.warn({ slot: this.slot.id, reason: err.reason, err }, 'bind lost');
+        this.#options.onLeaseLost?.(err);
+        return;
+      }
+      this.#log.warn({ slot: this.slot.id, err }, 'heartbeat failed; retrying');
+    }
+    if (this.#attached) this.#scheduleHeartbeat();
+  }
+
+  async loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<RemoteModel> {
+    this.#assertAttached();
+    const payload = await modelPayload(source, options);
+    const requestId = options.requestId ?? newRequestId();
+    const until = Date.now() + (options.deadlineMs ?? LOAD_DEADLINE_MS);
+    const remaining = (): CallOptions => ({ requestId, deadlineMs: Math.max(1, until - Date.now()) });
+    const load = (): Promise<LoadModelResponse> =>
+      this.#unary<LoadModelResponse>(this.#connection.control, 'LoadModel', { sha256: payload.sha256, name: payload.name }, remaining());
+    let response: LoadModelResponse;
+    try {
+      response = await load();
+    } catch (err) {
+      if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
+      await this.#upload(payload, remaining());
+      response = await load();
+    }
+    if (response.model === null) throw createError('INTERNAL', 'the daemon answered LoadModel without a model');
+    this.#log.info({ model: payload.name, engine: response.model.engine, device: response.model.device }, 'model loaded');
+    return remoteModel(this, modelInfo(response.model));
+  }
+
+  async #upload(payload: ModelPayload, options: CallOptions): Promise<void> {
+    const requestId = options.requestId ?? newRequestId();
+    await this.#connection.clientStream(
+      this.#connection.control,
+      'UploadModel',
+      bindMetadata(this.#token, this.slot.id, requestId),
+      { deadlineMs: options.deadlineMs ?? LOAD_DEADLINE_MS, requestId, slotId: this.slot.id },
+      (stream, signal) => writeUpload(stream, payload, signal),
+    );
+    this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes }, 'model uploaded');
+  }
+
+  async runModel(name: string, feeds: Feeds, options: RunOptions): Promise<Record<string, OutputTensor>> {
+    const { inputs, raw } = encodeFeeds(feeds);
+    const wanted = options.outputs ?? [];
+    if (!Array.isArray(wanted) || !wanted.every((o) => typeof o === 'string')) {
+      throw new TypeError("'outputs' must be an array of output names");
+    }
+    const requestId = options.requestId ?? newRequestId();
+    const response = await this.#unary<ModelInferResponse>(
+      this.#connection.inference,
+      'ModelInfer',
+      { model_name: name, id: requestId, inputs, outputs: wanted.map((o) => ({ name: o })), raw_input_contents: raw },
+      { ...options, requestId },
+    );
+    return decodeOutputs(response);
+  }
+
+  async unloadModel(name: string, options: CallOptions): Promise<void> {
+    await this.#unary(this.#connection.control, 'UnloadModel', { name }, options);
+  }
+
+  async describe(options: CallOptions = {}): Promise<Description> {
+    const response = await this.#unary<DescribeResponse>(this.#connection.control, 'Describe', {}, options);
+    return description(this.endpoint, response);
+  }
+
+  async detach(options: CallOptions = {}): Promise<void> {
+    if (!this.#attached) return;
+    clearTimeout(this.#heartbeat);
+    try {
+      await this.#unary(this.#connection.control, 'Detach', {}, options);
+    } catch (err) {
+      // A bind that already ended (lease expiry) is detached all the same.
+      if (!(err instanceof PermissionDeniedError || err instanceof UnauthenticatedError)) throw err;
+    } finally {
+      this.#attached = false;
+      this.#connection.close();
+    }
+    this.#log.info({ slot: this.slot.id }, 'detached');
+  }
+}

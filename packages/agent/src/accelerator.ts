@@ -1,0 +1,92 @@
+// The agent's public face: attach() binds this host to an accelerator slot.
+
+import type { EaisError, ModelFormat } from '@eais/shared';
+import { AcceleratorImpl } from './accelerator-impl.js';
+import type { CallOptions } from './client.js';
+import type { Description, ModelInfo, SlotInfo } from './describe.js';
+import type { ClientIdentity } from './instance.js';
+import type { Feeds, OutputTensor } from './tensors.js';
+
+/** A pino-compatible logger; the agent is silent without one. */
+export interface AgentLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Options of {@link attach}. */
+export interface AttachOptions extends ClientIdentity {
+  /** `host:port` of the daemon; default EAIS_ENDPOINT, else 127.0.0.1:50051. */
+  readonly endpoint?: string | undefined;
+  /** Bind this slot; default: the first Available slot. */
+  readonly slotId?: string | undefined;
+  /** Lease to ask for, ms; default: the daemon's (30 s unless configured). */
+  readonly leaseTtlMs?: number | undefined;
+  /** Default deadline of each call, ms (default 60 000; uploads and loads 600 000). */
+  readonly deadlineMs?: number | undefined;
+  /** Renew the lease in the background (default true). */
+  readonly heartbeat?: boolean | undefined;
+  /** Called once if a heartbeat finds the bind gone (lease expired, daemon restarted). */
+  readonly onLeaseLost?: ((error: EaisError) => void) | undefined;
+  readonly logger?: AgentLogger | undefined;
+}
+
+/** Options of {@link Accelerator.loadModel}. */
+export interface LoadModelOptions extends CallOptions {
+  /** Name to run the model under on the slot; default: the file's base name. */
+  readonly name?: string | undefined;
+  /** Model format; default: from the file extension (`.onnx`). */
+  readonly format?: ModelFormat | undefined;
+}
+
+/** Options of {@link RemoteModel.run}. */
+export interface RunOptions extends CallOptions {
+  /** Outputs to return; default: all of them. */
+  readonly outputs?: readonly string[] | undefined;
+}
+
+/** A model loaded on the bound slot. */
+export interface RemoteModel extends ModelInfo {
+  /**
+   * Runs one inference on the slot. Feeds are `{ dtype, dims, data }` objects or
+   * onnxruntime `Tensor`s, by input name; outputs come back by name as typed arrays with
+   * dims. Rejects with InvalidArgumentError for bad inputs (reason says which check),
+   * NotFoundError when the model was unloaded, DeadlineExceededError, UnavailableError.
+   */
+  run(feeds: Feeds, options?: RunOptions): Promise<Record<string, OutputTensor>>;
+  /** Unloads the model from the slot and frees its memory. */
+  dispose(options?: CallOptions): Promise<void>;
+}
+
+/** A bound slot: load models, run them, detach. */
+export interface Accelerator {
+  readonly endpoint: string;
+  /** The slot as it was at attach. */
+  readonly slot: SlotInfo;
+  readonly instanceId: string;
+  /** Lease the daemon granted, ms. */
+  readonly leaseTtlMs: number;
+  /** False after detach() or once the bind is lost. */
+  readonly attached: boolean;
+  /**
+   * Uploads a model (skipped when the daemon has its bytes already) and loads it on the
+   * slot, on the best engine the daemon has. ResourceExhaustedError when its weights do
+   * not fit the slot; InvalidArgumentError when no engine can parse it.
+   */
+  loadModel(source: string | Uint8Array, options?: LoadModelOptions): Promise<RemoteModel>;
+  /** The daemon's slots and engines, and this slot's models. */
+  describe(options?: CallOptions): Promise<Description>;
+  /** Unbinds the slot (its models are unloaded) and stops heartbeats. Idempotent. */
+  detach(options?: CallOptions): Promise<void>;
+}
+
+/**
+ * Binds this host (a client instance) to one slot of the daemon at `endpoint`, and keeps
+ * the lease alive in the background until detach(). Rejects with
+ * FailedPreconditionError (REGION_MISMATCH, CLIENT_TOO_SMALL, CLIENT_ALREADY_BOUND,
+ * SLOT_BUSY, NO_SLOT_AVAILABLE), NotFoundError (SLOT_NOT_FOUND) or UnavailableError.
+ */
+export async function attach(options: AttachOptions = {}): Promise<Accelerator> {
+  return AcceleratorImpl.attach(options);
+}

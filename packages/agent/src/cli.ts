@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// `eais`: the agent's command line — describe, attach, detach, infer.
+
+import { EaisError, formatBytes, parseDuration } from '@eais/shared';
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AcceleratorImpl } from './accelerator-impl.js';
+import { defaultBindFile, readBind, removeBind, writeBind } from './cli-bind-file.js';
+import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.js';
+import { defaultEndpoint } from './client.js';
+import { describe, type Description } from './describe.js';
+
+const HELP = `eais: use a remote eais accelerator from the command line
+
+Usage:
+  eais describe                 the daemon's slots and engines (and your models, when attached)
+  eais attach                   bind this host to a slot; the bind is saved for later commands
+  eais detach                   end the saved bind
+  eais infer <model.onnx> --input <name>=<file.npy|file.json> [--input …]
+                                run a model once; uses the saved bind, or attaches just for this run
+
+Common options:
+  --endpoint <host:port>        daemon address (EAIS_ENDPOINT)          [127.0.0.1:50051]
+  --json                        machine-readable output on stdout
+  --bind-file <path>            where the bind is saved (EAIS_BIND_FILE) [~/.local/state/eais/bind.json]
+  -h, --help                    this text;   -v, --version   the version
+
+attach:   --instance-id <id> (EAIS_INSTANCE_ID)  --region <id> (EAIS_REGION)  --slot <slot id>
+          --lease <duration>  lease to ask for; each later command renews it   [10m]
+infer:    --inputs <file.json>  {"name": {"dtype": "float32", "dims": [1, 3], "data": [...]}}
+          --output <name>       only this output (repeatable)
+          --output-dir <dir>    also write each output as <dir>/<name>.npy
+          --name <model name>   name on the slot (default: the file's base name)
+          --deadline <duration> per call                                    [60s]
+`;
+
+const OPTIONS = {
+  endpoint: { type: 'string' },
+  json: { type: 'boolean' },
+  'bind-file': { type: 'string' },
+  'instance-id': { type: 'string' },
+  region: { type: 'string' },
+  slot: { type: 'string' },
+  lease: { type: 'string' },
+  input: { type: 'string', multiple: true },
+  inputs: { type: 'string' },
+  output: { type: 'string', multiple: true },
+  'output-dir': { type: 'string' },
+  name: { type: 'string' },
+  deadline: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+/** Prints `text`, or `value` as JSON with --json (one line when `compact`: tensors are long). */
+function print(json: boolean, value: unknown, text: string, compact = false): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, compact ? undefined : 2)}\n` : text);
+}
+
+function describeText(d: Description): string {
+  const lines = [`daemon ${d.endpoint}  version ${d.daemonVersion}  region ${d.region}  zone ${d.zone}  up since ${d.startedAt.toISOString()}`, '', 'slots:'];
+  for (const s of d.slots) {
+    lines.push(
+      `  ${s.id}  ${s.spec.name}  ${s.spec.fp32Tflops} TFLOPS FP32, ${s.spec.fp16Tflops} TFLOPS FP16, ${formatBytes(s.spec.memoryBytes)}  ${s.state}${s.bound ? ' (bound)' : ''}  ${formatBytes(s.memoryUsedBytes)} used`,
+    );
+  }
+  lines.push('', 'engines:');
+  for (const e of d.engines) {
+    lines.push(`  ${e.name.padEnd(14)} ${e.available ? 'available  ' : 'unavailable'}  ${e.formats.join(',')}  ${e.available ? e.devices.join(' → ') : (e.reason ?? '')}`);
+  }
+  if (d.boundSlotId !== undefined) {
+    lines.push('', `your models on ${d.boundSlotId}:`);
+    for (const m of d.models) {
+      lines.push(`  ${m.name}  ${m.format} on ${m.engine}/${m.device}  ${formatBytes(m.weightsBytes)}  sha256 ${m.sha256.slice(0, 12)}`);
+      for (const s of m.skipped) lines.push(`    skipped ${s.engine}${s.device ? `/${s.device}` : ''}: ${s.reason}`);
+    }
+    if (d.models.length === 0) lines.push('  none');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function savedBind(values: Values) {
+  const file = values['bind-file'] ?? defaultBindFile();
+  const state = await readBind(file);
+  const endpoint = values.endpoint ?? defaultEndpoint();
+  return { file, state: state !== undefined && state.endpoint === endpoint ? state : undefined, endpoint };
+}
+
+async function runDescribe(values: Values): Promise<void> {
+  const { state, endpoint } = await savedBind(values);
+  const d = await describe({ endpoint, token: state?.token });
+  print(values.json === true, d, describeText(d));
+}
+
+async function runAttach(values: Values): Promise<void> {
+  const { file, state, endpoint } = await savedBind(values);
+  if (state !== undefined) {
+    throw new UsageError(`a bind to slot ${state.slot.id} on ${endpoint} is saved in ${file} already; run eais detach first`);
+  }
+  const accelerator = await AcceleratorImpl.attach({
+    endpoint,
+    instanceId: values['instance-id'],
+    region: values.region,
+    slotId: values.slot,
+    leaseTtlMs: parseDuration(values.lease ?? '10m', '--lease'),
+    heartbeat: false,
+  });
+  const saved = accelerator.state;
+  await writeBind(file, saved);
+  const summary = {
+    endpoint,
+    slot: saved.slot,
+    instanceId: saved.instanceId,
+    leaseTtlMs: saved.leaseTtlMs,
+    leaseExpiresAt: new Date(saved.leaseExpiresAtMs).toISOString(),
+    bindFile: file,
+  };
+  print(
+    values.json === true,
+    summary,
+    `attached ${saved.instanceId} to slot ${saved.slot.id} (${saved.slot.spec.name}) on ${endpoint}\nlease ${saved.leaseTtlMs} ms, renewed by each eais command; bind saved in ${file}\n`,
+  );
+}
+
+async function runDetach(values: Values): Promise<void> {
+  const { file, state, endpoint } = await savedBind(values);
+  if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; nothing to detach`);
+  await AcceleratorImpl.resume(state).detach();
+  await removeBind(file);
+  print(values.json === true, { detached: state.slot.id, endpoint }, `detached slot ${state.slot.id} on ${endpoint}\n`);
+}
+
+async function runInfer(values: Values, positionals: string[]): Promise<void> {
+  const modelPath = positionals[1];
+  if (modelPath === undefined) throw new UsageError('infer needs a model file: eais infer <model.onnx> --input name=file.npy');
+  const feeds = await readFeeds(values.input ?? [], values.inputs);
+  const deadlineMs = parseDuration(values.deadline ?? '60s', '--deadline');
+  const { state, endpoint } = await savedBind(values);
+  const accelerator =
+    state !== undefined
+      ? AcceleratorImpl.resume(state)
+      : await AcceleratorImpl.attach({ endpoint, instanceId: values['instance-id'], region: values.region, slotId: values.slot });
+  try {
+    const model = await accelerator.loadModel(modelPath, { name: values.name });
+    const started = performance.now();
+    const outputs = await model.run(feeds, { outputs: values.output, deadlineMs });
+    const ms = performance.now() - started;
+    const files = values['output-dir'] === undefined ? [] : await writeOutputs(values['output-dir'], outputs);
+    print(
+      values.json === true,
+      { model: { name: model.name, engine: model.engine, device: model.device, sha256: model.sha256 }, ms, outputs: outputsJson(outputs), files },
+      `${model.name} on ${model.engine}/${model.device} (slot ${accelerator.slot.id}) in ${ms.toFixed(1)} ms\n${outputsText(outputs)}${files.map((f) => `wrote ${f}\n`).join('')}`,
+      true,
+    );
+  } finally {
+    if (state === undefined) await accelerator.detach();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`eais: ${(err as Error).message}\nRun eais --help for usage.\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version === true) {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const command = positionals[0];
+  if (values.help === true || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined && values.help !== true ? 2 : 0;
+  }
+  const commands: Record<string, () => Promise<void>> = {
+    describe: () => runDescribe(values),
+    attach: () => runAttach(values),
+    detach: () => runDetach(values),
+    infer: () => runInfer(values, positionals),
+  };
+  const run = commands[command];
+  if (run === undefined) {
+    process.stderr.write(`eais: unknown command "${command}"; the commands are ${Object.keys(commands).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    await run();
+    return 0;
+  } catch (err) {
+    const usage = err instanceof UsageError || err instanceof TypeError;
+    if (values.json === true) {
+      const error =
+        err instanceof EaisError
+          ? { code: err.codeName, reason: err.reason, message: err.message, requestId: err.requestId, slotId: err.slotId }
+          : { message: (err as Error).message };
+      process.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
+    } else if (err instanceof EaisError) {
+      process.stderr.write(`eais: ${err.message}\n  (${err.codeName}, reason ${err.reason}${err.requestId ? `, request ${err.requestId}` : ''}${err.slotId ? `, slot ${err.slotId}` : ''})\n`);
+    } else {
+      process.stderr.write(`eais: ${(err as Error).message}\n`);
+    }
+    return usage ? 2 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,172 @@
+// What the daemon reports (Describe, LoadModel) in app-facing shapes, and describe().
+
+import {
+  bindMetadata,
+  dtypeFromWire,
+  type DescribeResponse,
+  type DType,
+  type EngineMessage,
+  type ModelMessage,
+  type SlotMessage,
+  type SlotState,
+  type TensorInfoMessage,
+} from '@eais/shared';
+import { Connection, defaultEndpoint, newRequestId } from './client.js';
+
+/** A slot: spec, place, state. */
+export interface SlotInfo {
+  readonly id: string;
+  readonly spec: { readonly name: string; readonly fp32Tflops: number; readonly fp16Tflops: number; readonly memoryBytes: number };
+  readonly region: string;
+  readonly zone: string;
+  readonly state: SlotState;
+  readonly billable: boolean;
+  readonly bound: boolean;
+  readonly memoryUsedBytes: number;
+  readonly modelCount: number;
+}
+
+/** An engine of the daemon and whether it can run on the daemon's host. */
+export interface EngineInfo {
+  readonly name: string;
+  readonly priority: number;
+  readonly available: boolean;
+  /** Why the engine is unavailable; undefined when available. */
+  readonly reason: string | undefined;
+  readonly formats: readonly string[];
+  readonly devices: readonly string[];
+}
+
+/** A model input or output. */
+export interface TensorInfo {
+  readonly name: string;
+  /** KServe datatype, e.g. FP32. */
+  readonly datatype: string;
+  /** The dtype to feed, undefined for types eais does not carry. */
+  readonly dtype: DType | undefined;
+  /** -1 for a dimension fixed only at inference time. */
+  readonly shape: readonly number[];
+  /** Symbolic names of the dimensions ('' for fixed ones). */
+  readonly dimNames: readonly string[];
+}
+
+/** A model loaded on a slot: which engine and device run it, and why others did not. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly sha256: string;
+  readonly format: string;
+  readonly engine: string;
+  readonly device: string;
+  readonly skipped: readonly { readonly engine: string; readonly device: string; readonly reason: string }[];
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly weightsBytes: number;
+  readonly loadedAt: Date;
+}
+
+/** What a daemon says about itself. */
+export interface Description {
+  readonly endpoint: string;
+  readonly daemonVersion: string;
+  readonly region: string;
+  readonly zone: string;
+  readonly startedAt: Date;
+  readonly slots: readonly SlotInfo[];
+  readonly engines: readonly EngineInfo[];
+  /** The caller's slot, when described through an attached agent. */
+  readonly boundSlotId: string | undefined;
+  /** The caller's models, when described through an attached agent. */
+  readonly models: readonly ModelInfo[];
+}
+
+export function slotInfo(m: SlotMessage): SlotInfo {
+  return {
+    id: m.id,
+    spec: {
+      name: m.spec?.name ?? '',
+      fp32Tflops: m.spec?.fp32_tflops ?? 0,
+      fp16Tflops: m.spec?.fp16_tflops ?? 0,
+      memoryBytes: m.spec?.memory_bytes ?? 0,
+    },
+    region: m.region,
+    zone: m.zone,
+    state: m.state as SlotState,
+    billable: m.billable,
+    bound: m.bound,
+    memoryUsedBytes: m.memory_used_bytes,
+    modelCount: m.model_count,
+  };
+}
+
+function tensorInfo(m: TensorInfoMessage): TensorInfo {
+  return { name: m.name, datatype: m.datatype, dtype: dtypeFromWire(m.datatype)?.dtype, shape: m.shape, dimNames: m.dim_names };
+}
+
+export function modelInfo(m: ModelMessage): ModelInfo {
+  return {
+    name: m.name,
+    sha256: m.sha256,
+    format: m.format,
+    engine: m.engine,
+    device: m.device,
+    skipped: m.skipped.map(({ engine, device, reason }) => ({ engine, device, reason })),
+    inputs: m.inputs.map(tensorInfo),
+    outputs: m.outputs.map(tensorInfo),
+    weightsBytes: m.weights_bytes,
+    loadedAt: new Date(m.loaded_at_ms),
+  };
+}
+
+function engineInfo(m: EngineMessage): EngineInfo {
+  return {
+    name: m.name,
+    priority: m.priority,
+    available: m.available,
+    reason: m.reason === '' ? undefined : m.reason,
+    formats: m.formats,
+    devices: m.devices,
+  };
+}
+
+export function description(endpoint: string, m: DescribeResponse): Description {
+  return {
+    endpoint,
+    daemonVersion: m.daemon_version,
+    region: m.region,
+    zone: m.zone,
+    startedAt: new Date(m.started_at_ms),
+    slots: m.slots.map(slotInfo),
+    engines: m.engines.map(engineInfo),
+    boundSlotId: m.bound_slot_id === '' ? undefined : m.bound_slot_id,
+    models: m.models.map(modelInfo),
+  };
+}
+
+/** Options of {@link describe}. */
+export interface DescribeOptions {
+  /** `host:port` of the daemon; default EAIS_ENDPOINT, else 127.0.0.1:50051. */
+  readonly endpoint?: string | undefined;
+  readonly deadlineMs?: number | undefined;
+  /** Internal: describe as a bound client (the CLI's saved bind). */
+  readonly token?: string | undefined;
+}
+
+/**
+ * Describes a daemon without attaching: its slots (state, spec, memory) and engines (and
+ * why any is unavailable). UNAVAILABLE when the daemon cannot be reached.
+ */
+export async function describe(options: DescribeOptions = {}): Promise<Description> {
+  const endpoint = options.endpoint ?? defaultEndpoint();
+  const connection = new Connection(endpoint);
+  try {
+    const requestId = newRequestId();
+    const metadata = bindMetadata(options.token, undefined, requestId);
+    const response = await connection.unary<DescribeResponse>(connection.control, 'Describe', {}, metadata, {
+      deadlineMs: options.deadlineMs ?? 10_000,
+      requestId,
+    });
+    return description(endpoint, response);
+  } finally {
+    connection.close();
+  }
+}

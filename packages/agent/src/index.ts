@@ -1,0 +1,26 @@
+// @eais/agent: attach a Node app to a remote accelerator slot and run models on it.
+
+export { attach } from './accelerator.js';
+export type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+export { describe } from './describe.js';
+export type { Description, DescribeOptions, EngineInfo, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
+export type { CallOptions } from './client.js';
+export type { ClientIdentity } from './instance.js';
+export type { Feed, Feeds, OrtTensorLike, OutputTensor, TensorInput } from './tensors.js';
+export {
+  AlreadyExistsError,
+  CancelledError,
+  DeadlineExceededError,
+  EaisError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  REASONS,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnimplementedError,
+} from '@eais/shared';
+export type { DType, Reason, SlotState, TypedArray } from '@eais/shared';

@@ -1,0 +1,102 @@
+// Feeds in, outputs out: app tensors ({dtype,dims,data} or onnxruntime Tensor) ↔ the wire.
+
+import {
+  decodeTensor,
+  DTYPES,
+  dtypeInfo,
+  encodeTensor,
+  type DType,
+  type InferInputTensor,
+  type ModelInferResponse,
+  type Tensor,
+  type TypedArray,
+} from '@eais/shared';
+
+/** A tensor as an app writes it. `data` may be a typed array of the dtype's kind or a plain array. */
+export interface TensorInput {
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  readonly data: TypedArray | readonly number[] | readonly bigint[] | readonly boolean[];
+}
+
+/** The parts of an onnxruntime-node (or onnxruntime-web) `Tensor` the agent reads. */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+
+/** One feed: a {@link TensorInput} or an onnxruntime `Tensor`. */
+export type Feed = TensorInput | OrtTensorLike;
+
+/** Inputs of one inference, by input name. */
+export type Feeds = Readonly<Record<string, Feed>>;
+
+/** An output tensor: dtype, dims and a typed array (a view of the response where aligned). */
+export interface OutputTensor {
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  readonly data: TypedArray;
+}
+
+function isOrtTensor(feed: Feed): feed is OrtTensorLike {
+  return typeof (feed as OrtTensorLike).type === 'string' && !('dtype' in feed);
+}
+
+function toTypedArray(name: string, dtype: DType, data: unknown): TypedArray {
+  const info = dtypeInfo(dtype);
+  if (info === undefined) throw new TypeError(`feeds["${name}"]: dtype "${dtype}" is not supported; use one of ${DTYPES.join(', ')}`);
+  if (data instanceof info.array) return data;
+  if (Array.isArray(data)) {
+    const big = info.array === BigInt64Array || info.array === BigUint64Array;
+    const values = data.map((v: unknown) => (big ? BigInt(v as number) : typeof v === 'boolean' ? Number(v) : v));
+    const array = new info.array(values.length);
+    array.set(values as never);
+    return array;
+  }
+  const got = data === null || typeof data !== 'object' ? typeof data : (data.constructor?.name ?? 'object');
+  throw new TypeError(`feeds["${name}"]: data for dtype "${dtype}" must be a ${info.array.name} or an array, not ${got}`);
+}
+
+/** Checks one feed and turns it into a tensor. Throws a TypeError quoting the feed. */
+export function toTensor(name: string, feed: Feed): Tensor {
+  if (feed === null || typeof feed !== 'object') throw new TypeError(`feeds["${name}"] must be a tensor object, not ${String(feed)}`);
+  const dtype = (isOrtTensor(feed) ? feed.type : feed.dtype) as DType;
+  const dims = feed.dims;
+  if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new TypeError(`feeds["${name}"].dims must be an array of whole numbers ≥ 0, not ${JSON.stringify(dims)}`);
+  }
+  const data = toTypedArray(name, dtype, feed.data);
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (data.length !== count) {
+    throw new TypeError(`feeds["${name}"]: data has ${data.length} elements but dims [${dims.join(', ')}] need ${count}`);
+  }
+  return { dtype, dims: [...dims], data };
+}
+
+/** The request's inputs and raw contents for a set of feeds. */
+export function encodeFeeds(feeds: Feeds): { inputs: InferInputTensor[]; raw: Buffer[] } {
+  if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds)) {
+    throw new TypeError("'feeds' must be an object that maps input names to tensors");
+  }
+  const names = Object.keys(feeds);
+  if (names.length === 0) throw new TypeError("'feeds' is empty; give at least one input");
+  const inputs: InferInputTensor[] = [];
+  const raw: Buffer[] = [];
+  for (const name of names) {
+    const wire = encodeTensor(toTensor(name, feeds[name] as Feed));
+    inputs.push({ name, datatype: wire.datatype, shape: wire.shape });
+    raw.push(wire.raw);
+  }
+  return { inputs, raw };
+}
+
+/** The response's outputs by name, decoded and checked. */
+export function decodeOutputs(response: ModelInferResponse): Record<string, OutputTensor> {
+  const outputs: Record<string, OutputTensor> = {};
+  for (const [i, out] of response.outputs.entries()) {
+    const raw = response.raw_output_contents[i] ?? new Uint8Array(0);
+    outputs[out.name] = decodeTensor(out.datatype, out.shape, raw, `output "${out.name}"`);
+  }
+  return outputs;
+}

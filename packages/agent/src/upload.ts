@@ -1,0 +1,102 @@
+// Model sources: a file path or bytes, hashed, named, and streamed in chunks to the daemon.
+
+import { createError, isModelFormat, MODEL_FORMATS, MODEL_NAME_PATTERN, type ModelFormat } from '@eais/shared';
+import type { ClientWritableStream } from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { basename, extname } from 'node:path';
+
+/** Upload chunk size: well under any gRPC message limit, large enough to stream fast. */
+export const CHUNK_BYTES = 1024 * 1024;
+
+/** A model ready to upload. */
+export interface ModelPayload {
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly format: ModelFormat;
+  /** Name to load it under: the caller's, else the file's base name, else a digest prefix. */
+  readonly name: string;
+  /** The bytes, in chunks of at most {@link CHUNK_BYTES}. */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** Options of loadModel that shape the payload. */
+export interface PayloadOptions {
+  readonly name?: string | undefined;
+  readonly format?: ModelFormat | undefined;
+}
+
+const FORMAT_BY_EXTENSION: Record<string, ModelFormat> = { '.onnx': 'onnx' };
+
+function nameFrom(path: string | undefined, sha256: string): string {
+  if (path !== undefined) {
+    const base = basename(path, extname(path)).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128);
+    if (MODEL_NAME_PATTERN.test(base)) return base;
+  }
+  return sha256.slice(0, 12);
+}
+
+async function* sliceBytes(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
+    yield bytes.subarray(offset, offset + CHUNK_BYTES);
+  }
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Prepares a model file or model bytes for upload. INVALID_ARGUMENT (BAD_REQUEST) when the
+ * file is missing or its format cannot be told; TypeError for a wrong argument type.
+ */
+export async function modelPayload(source: string | Uint8Array, options: PayloadOptions = {}): Promise<ModelPayload> {
+  if (options.format !== undefined && !isModelFormat(options.format)) {
+    throw new TypeError(`'format' must be one of ${MODEL_FORMATS.join(', ')}, not "${String(options.format)}"`);
+  }
+  if (options.name !== undefined && !MODEL_NAME_PATTERN.test(options.name)) {
+    throw new TypeError(`'name' must be 1 to 128 of A-Z a-z 0-9 . _ -, not "${options.name}"`);
+  }
+  if (source instanceof Uint8Array) {
+    if (source.byteLength === 0) throw new TypeError("'source' holds no bytes");
+    const sha256 = createHash('sha256').update(source).digest('hex');
+    return {
+      sha256,
+      sizeBytes: source.byteLength,
+      format: options.format ?? 'onnx',
+      name: options.name ?? nameFrom(undefined, sha256),
+      chunks: () => sliceBytes(source),
+    };
+  }
+  if (typeof source !== 'string') throw new TypeError("'source' must be a file path or a Uint8Array of model bytes");
+  const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
+    throw createError('BAD_REQUEST', `model file "${source}" cannot be read (${err.code ?? err.message})`);
+  });
+  if (!info.isFile()) throw createError('BAD_REQUEST', `"${source}" is not a model file (this version uploads .onnx files)`);
+  const format = options.format ?? FORMAT_BY_EXTENSION[extname(source).toLowerCase()];
+  if (format === undefined) {
+    throw createError('BAD_REQUEST', `cannot tell the model format of "${source}" from its extension; pass { format: 'onnx' }`);
+  }
+  const sha256 = await hashFile(source);
+  return {
+    sha256,
+    sizeBytes: info.size,
+    format,
+    name: options.name ?? nameFrom(source, sha256),
+    chunks: () => createReadStream(source, { highWaterMark: CHUNK_BYTES }),
+  };
+}
+
+/** Writes header and chunks to an UploadModel stream, waiting on backpressure, then ends it. */
+export async function writeUpload(stream: ClientWritableStream<unknown>, payload: ModelPayload, signal: AbortSignal): Promise<void> {
+  stream.write({ header: { sha256: payload.sha256, size_bytes: payload.sizeBytes, format: payload.format } });
+  for await (const chunk of payload.chunks()) {
+    if (signal.aborted) return;
+    if (!stream.write({ chunk })) await once(stream, 'drain', { signal });
+  }
+  stream.end();
+}

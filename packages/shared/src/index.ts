@@ -1,0 +1,42 @@
+// @eais/shared: what the agent and the daemon must agree on, and nothing that runs.
+
+export { DTYPES, dtypeFromNpy, dtypeFromWire, dtypeInfo, isArrayOf } from './dtype.js';
+export type { DType, DTypeInfo, TypedArray, TypedArrayConstructor } from './dtype.js';
+export { decodeTensor, elementCount, encodeTensor, typedView, wireDtype } from './tensor-codec.js';
+export type { Tensor, WireTensor } from './tensor-codec.js';
+export {
+  AlreadyExistsError,
+  CancelledError,
+  createError,
+  DeadlineExceededError,
+  EaisError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnimplementedError,
+} from './errors.js';
+export type { ErrorContext } from './errors.js';
+export { REASONS, isReason } from './error-reasons.js';
+export type { Reason, ReasonEntry } from './error-reasons.js';
+export { DEFAULT_SLOT_SPEC, EAIS_TYPES, parseSlotSpec } from './catalog-spec.js';
+export type { SlotSpec } from './catalog-spec.js';
+export { DEFAULT_REGION, REGIONS, findRegion } from './catalog-region.js';
+export type { Region } from './catalog-region.js';
+export { BILLABLE, IllegalTransitionError, Lifecycle, SLOT_STATES, TRANSITIONS, canTransition } from './lifecycle.js';
+export type { SlotState, TransitionListener } from './lifecycle.js';
+export { MODEL_FORMATS, MODEL_NAME_PATTERN, isModelFormat } from './model-format.js';
+export type { ModelFormat } from './model-format.js';
+
+// Cross-package plumbing (agent and daemon), not for applications.
+export { errorFromStatus, errorToStatus } from './errors-grpc.js';
+export type { StatusLike } from './errors-grpc.js';
+export { MD, bindMetadata, metadataString } from './metadata.js';
+export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadServices } from './proto.js';
+export type { Services } from './proto.js';
+export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
+export type * from './wire.js';

@@ -1,0 +1,50 @@
+// Proto loading: the eais control service and the standard inference service, loaded once.
+
+import { loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync, type Options } from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's proto/ folder (from src/ and from dist/ alike). */
+export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
+
+/**
+ * How eais maps protobuf to JavaScript: snake_case field names as in the .proto, 64-bit
+ * integers as numbers (dimensions above 2^53 are rejected anyway), defaults filled in,
+ * and a virtual field naming the set member of each oneof.
+ */
+export const PROTO_OPTIONS: Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+/** Client constructors (with `.service` definitions for servers) of both services. */
+export interface Services {
+  /** `eais.v1.Accelerator`: bind, lease, upload, load, describe. */
+  accelerator: ServiceClientConstructor;
+  /** `inference.GRPCInferenceService`: KServe v2 / Open Inference Protocol. */
+  inference: ServiceClientConstructor;
+}
+
+let services: Services | undefined;
+
+/** Loads the .proto files on first use and returns both services. */
+export function loadServices(): Services {
+  if (services !== undefined) return services;
+  const definition = loadSync(['eais/v1/accelerator.proto', 'inference/grpc_service.proto'], PROTO_OPTIONS);
+  const root = loadPackageDefinition(definition) as unknown as {
+    eais: { v1: { Accelerator: ServiceClientConstructor } };
+    inference: { GRPCInferenceService: ServiceClientConstructor };
+  };
+  services = { accelerator: root.eais.v1.Accelerator, inference: root.inference.GRPCInferenceService };
+  return services;
+}
+
+/** Channel options of both sides: no message size limit (large tensors and models). */
+export const CHANNEL_OPTIONS = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+} as const;

@@ -1,0 +1,185 @@
+// TypeScript shapes of the proto messages, as @grpc/proto-loader decodes them (PROTO_OPTIONS).
+
+/** `inference.InferParameter` (one member set). */
+export interface InferParameter {
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: number;
+  parameter_choice?: string;
+}
+
+export interface InferInputTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters?: Record<string, InferParameter>;
+  contents?: Record<string, unknown[]> | null;
+}
+
+export interface ModelInferRequest {
+  model_name: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, InferParameter>;
+  inputs: InferInputTensor[];
+  outputs?: { name: string }[];
+  raw_input_contents: Uint8Array[];
+}
+
+export interface InferOutputTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface ModelInferResponse {
+  model_name: string;
+  model_version?: string;
+  id: string;
+  parameters?: Record<string, InferParameter>;
+  outputs: InferOutputTensor[];
+  raw_output_contents: Uint8Array[];
+}
+
+export interface ModelStreamInferResponse {
+  error_message: string;
+  infer_response: ModelInferResponse | null;
+}
+
+export interface TensorMetadata {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface ModelMetadataResponse {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+/** `eais.v1.ClientInstance`. */
+export interface ClientInstance {
+  instance_id: string;
+  region: string;
+  vcpus: number;
+  memory_bytes: number;
+}
+
+export interface AttachRequest {
+  client: ClientInstance | null;
+  slot_id: string;
+  lease_ttl_ms: number;
+}
+
+export interface SpecMessage {
+  name: string;
+  fp32_tflops: number;
+  fp16_tflops: number;
+  memory_bytes: number;
+}
+
+export interface SlotMessage {
+  id: string;
+  spec: SpecMessage | null;
+  region: string;
+  zone: string;
+  state: string;
+  billable: boolean;
+  bound: boolean;
+  memory_used_bytes: number;
+  model_count: number;
+}
+
+export interface AttachResponse {
+  token: string;
+  slot: SlotMessage | null;
+  lease_ttl_ms: number;
+  lease_expires_at_ms: number;
+}
+
+export interface HeartbeatResponse {
+  lease_ttl_ms: number;
+  lease_expires_at_ms: number;
+}
+
+export interface DetachResponse {
+  slot_id: string;
+}
+
+export interface UploadHeader {
+  sha256: string;
+  size_bytes: number;
+  format: string;
+}
+
+export interface UploadModelRequest {
+  header?: UploadHeader | null;
+  chunk?: Uint8Array;
+  part?: 'header' | 'chunk';
+}
+
+export interface UploadModelResponse {
+  sha256: string;
+  size_bytes: number;
+  already_stored: boolean;
+}
+
+export interface LoadModelRequest {
+  sha256: string;
+  name: string;
+}
+
+export interface TensorInfoMessage {
+  name: string;
+  datatype: string;
+  shape: number[];
+  dim_names: string[];
+}
+
+export interface SkippedEngineMessage {
+  engine: string;
+  device: string;
+  reason: string;
+}
+
+export interface ModelMessage {
+  name: string;
+  sha256: string;
+  format: string;
+  engine: string;
+  device: string;
+  skipped: SkippedEngineMessage[];
+  inputs: TensorInfoMessage[];
+  outputs: TensorInfoMessage[];
+  weights_bytes: number;
+  loaded_at_ms: number;
+}
+
+export interface LoadModelResponse {
+  model: ModelMessage | null;
+}
+
+export interface EngineMessage {
+  name: string;
+  priority: number;
+  available: boolean;
+  reason: string;
+  formats: string[];
+  devices: string[];
+}
+
+export interface DescribeResponse {
+  daemon_version: string;
+  region: string;
+  zone: string;
+  started_at_ms: number;
+  slots: SlotMessage[];
+  engines: EngineMessage[];
+  bound_slot_id: string;
+  models: ModelMessage[];
+}

@@ -1,0 +1,110 @@
+// The `eais` command line against a real daemon: describe, attach, infer, detach.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatNpy, parseNpy } from '../packages/agent/src/npy.js';
+import { CLI_MAIN, startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { addSubModel, randomFloats, REC_MODEL } from './helpers/models.js';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('eais CLI', () => {
+  let daemon: DaemonProcess;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  const eais = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [CLI_MAIN, ...args], { env, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr });
+      });
+    });
+
+  beforeAll(async () => {
+    daemon = await startDaemon();
+    dir = mkdtempSync(join(tmpdir(), 'eais-cli-'));
+    env = { ...process.env, EAIS_ENDPOINT: daemon.endpoint, EAIS_BIND_FILE: join(dir, 'bind.json'), EAIS_INSTANCE_ID: 'i-cli' };
+  });
+
+  afterAll(async () => {
+    expect(await daemon?.stop()).toBe(0);
+  });
+
+  it('should describe the daemon as text and as JSON', async () => {
+    const text = await eais('describe');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/eais\.ei-a6\.2xlarge\s+8 TFLOPS FP32, 64 TFLOPS FP16, 16\.0 GiB\s+Available/);
+    expect(text.stdout).toMatch(/ort\s+available\s+onnx/);
+    const json = await eais('describe', '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ region: 'cn-hangzhou', slots: [{ state: 'Available', bound: false }], engines: [{ name: 'ort' }] });
+  });
+
+  it('should run a model once from a .npy input, attaching just for the run', async () => {
+    const x = randomFloats(3 * 48 * 100);
+    writeFileSync(join(dir, 'x.npy'), formatNpy({ dtype: 'float32', dims: [1, 3, 48, 100], data: x }));
+    const result = await eais('infer', REC_MODEL, '--input', `x=${join(dir, 'x.npy')}`, '--json', '--output-dir', join(dir, 'out'));
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { model: { engine: string }; outputs: Record<string, { dtype: string; dims: number[]; data: number[] }>; files: string[] };
+    expect(report.model.engine).toBe('ort');
+    const probs = report.outputs['softmax_11.tmp_0']!;
+    expect(probs.dims).toEqual([1, 12, 6625]);
+    expect(probs.data).toHaveLength(12 * 6625);
+    const saved = parseNpy(readFileSync(report.files[0]!), 'saved output');
+    expect(Array.from(saved.data as Float32Array).slice(0, 5)).toEqual(probs.data.slice(0, 5));
+    // The one-shot bind was released.
+    expect(JSON.parse((await eais('describe', '--json')).stdout).slots[0].state).toBe('Available');
+  });
+
+  it('should attach, run with JSON inputs on the saved bind, describe the models, and detach', async () => {
+    const attached = await eais('attach', '--json');
+    expect(attached.code, attached.stderr).toBe(0);
+    expect(JSON.parse(attached.stdout)).toMatchObject({ instanceId: 'i-cli', slot: { state: 'InUse' } });
+    expect(existsSync(join(dir, 'bind.json'))).toBe(true);
+    expect((await eais('attach')).stderr).toMatch(/saved .* already; run eais detach first/);
+
+    writeFileSync(join(dir, 'model.onnx'), addSubModel());
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ a: { dtype: 'float32', dims: [2], data: [1, 2] }, b: { dtype: 'float32', dims: [2], data: [3, 4] } }));
+    const text = await eais('infer', join(dir, 'model.onnx'), '--inputs', join(dir, 'in.json'), '--output', 'sum');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/model on ort\/cpu/);
+    expect(text.stdout).toMatch(/sum\s+float32\s+\[2\]/);
+    expect(text.stdout).toMatch(/first 4\.00000 6\.00000/);
+    expect(text.stdout).not.toMatch(/diff/);
+
+    const described = await eais('describe');
+    expect(described.stdout).toMatch(/your models on eais-\w+:\n\s+model\s+onnx on ort\/cpu/);
+
+    const bad = await eais('infer', join(dir, 'model.onnx'), '--inputs', join(dir, 'in.json'), '--output', 'nope', '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'UNKNOWN_OUTPUT' });
+
+    const detached = await eais('detach');
+    expect(detached.code).toBe(0);
+    expect(existsSync(join(dir, 'bind.json'))).toBe(false);
+    expect((await eais('detach')).stderr).toMatch(/nothing to detach/);
+  });
+
+  it('should explain usage errors with exit code 2', async () => {
+    expect((await eais()).code).toBe(2);
+    const unknown = await eais('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+    const noInput = await eais('infer', REC_MODEL);
+    expect(noInput.code).toBe(2);
+    expect(noInput.stderr).toMatch(/--input name=file.npy/);
+    expect((await eais('--help')).stdout).toMatch(/eais infer <model.onnx>/);
+  });
+
+  it('should say when the daemon is not there', async () => {
+    const result = await eais('describe', '--endpoint', '127.0.0.1:1');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot reach the eais accelerator daemon at 127.0.0.1:1.*\n.*UNAVAILABLE/);
+  });
+});

