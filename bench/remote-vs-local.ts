@@ -31,7 +31,12 @@ export async function remoteVsLocal(rounds: number, daemonCpus?: string): Promis
     for (const c of CASES) {
       const count = c.dims.reduce((a, b) => a * b, 1);
       const x = Float32Array.from({ length: count }, () => Math.random());
-      const session = await ort.InferenceSession.create(c.path, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+      // The same session options as the daemon's ORT engine (default threads, no spinning).
+      const session = await ort.InferenceSession.create(c.path, {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+      });
       const remote: RemoteModel = await accelerator.loadModel(c.path, { name: c.name });
       const feeds = { x: new ort.Tensor('float32', x, c.dims) };
       await session.run(feeds);

@@ -66,6 +66,10 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    // ORT's intra-op threads spin after each run by default, burning CPU between requests;
+    // a daemon whose requests arrive over the network (and share the host with other
+    // slots and processes) is better off sleeping between them. Measured in bench/.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
 
   async function createSession(source: ModelSource): Promise<{ session: InferenceSession; device: string; skipped: SkippedEngine[] }> {
