@@ -55,6 +55,7 @@ export class CallEdge {
       log: this.log.child({ requestId, method }),
       slotId: undefined,
       setSlot(slotId) {
+        if (context.slotId === slotId) return;
         context.slotId = slotId;
         context.log = context.log.child({ slot: slotId });
       },

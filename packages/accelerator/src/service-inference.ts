@@ -64,14 +64,17 @@ function streamInfer(daemon: Daemon, edge: CallEdge) {
     };
     call.on('data', (request: ModelInferRequest) => {
       running += 1;
-      const requestContext = request.id ? { ...context, requestId: request.id, log: context.log.child({ id: request.id }) } : context;
       const work = async (): Promise<ModelStreamInferResponse> => {
-        const { slot } = daemon.authenticate(requestContext);
+        const { slot } = daemon.authenticate(context);
         slot.assertServing();
         return { error_message: '', infer_response: await infer(slot, request, context.deadlineMs) };
       };
       work()
-        .catch((err: unknown) => streamFailure(edge, err, requestContext, request))
+        .catch((err: unknown) => {
+          // Errors name the request's own id when it has one, in the reply and in the log.
+          const requestId = request.id || context.requestId;
+          return streamFailure(edge, err, { ...context, requestId, log: context.log.child({ id: requestId }) }, request);
+        })
         .then((response) => {
           if (!call.cancelled && !closed) call.write(response);
         })

@@ -238,6 +238,13 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     return description(this.endpoint, response);
   }
 
+  /** Closes the connection but leaves the bind on the daemon (the CLI's saved bind). */
+  disconnect(): void {
+    clearTimeout(this.#heartbeat);
+    this.#attached = false;
+    this.#connection.close();
+  }
+
   async detach(options: CallOptions = {}): Promise<void> {
     if (!this.#attached) return;
     clearTimeout(this.#heartbeat);

@@ -110,6 +110,7 @@ async function runAttach(values: Values): Promise<void> {
     heartbeat: false,
   });
   const saved = accelerator.state;
+  accelerator.disconnect();
   await writeBind(file, saved);
   const summary = {
     endpoint,
@@ -129,6 +130,7 @@ async function runAttach(values: Values): Promise<void> {
 async function runDetach(values: Values): Promise<void> {
   const { file, state, endpoint } = await savedBind(values);
   if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; nothing to detach`);
+  // A bind that already ended on the daemon (lease expiry) counts as detached.
   await AcceleratorImpl.resume(state).detach();
   await removeBind(file);
   print(values.json === true, { detached: state.slot.id, endpoint }, `detached slot ${state.slot.id} on ${endpoint}\n`);
@@ -158,6 +160,7 @@ async function runInfer(values: Values, positionals: string[]): Promise<void> {
     );
   } finally {
     if (state === undefined) await accelerator.detach();
+    else accelerator.disconnect();
   }
 }
 
