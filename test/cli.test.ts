@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNpy, parseNpy } from '../packages/agent/src/npy.js';
 import { CLI_MAIN, startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { addSubModel, randomFloats, REC_MODEL } from './helpers/models.js';
+import { humanGraphModel } from './helpers/tf-models.js';
 
 interface Result {
   code: number;
@@ -43,7 +44,10 @@ describe('eais CLI', () => {
     expect(text.stdout).toMatch(/eais\.ei-a6\.2xlarge\s+8 TFLOPS FP32, 64 TFLOPS FP16, 16\.0 GiB\s+Available/);
     expect(text.stdout).toMatch(/ort\s+available\s+onnx/);
     const json = await eais('describe', '--json');
-    expect(JSON.parse(json.stdout)).toMatchObject({ region: 'cn-hangzhou', slots: [{ state: 'Available', bound: false }], engines: [{ name: 'ort' }] });
+    const parsed = JSON.parse(json.stdout) as { engines: { name: string; available: boolean }[] };
+    expect(parsed).toMatchObject({ region: 'cn-hangzhou', slots: [{ state: 'Available', bound: false }] });
+    expect(parsed.engines.map((e) => e.name)).toEqual(['tfjs-node-gpu', 'ort', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu']);
+    expect(parsed.engines.find((e) => e.name === 'ort')?.available).toBe(true);
   });
 
   it('should run a model once from a .npy input, attaching just for the run', async () => {
@@ -80,6 +84,7 @@ describe('eais CLI', () => {
 
     const described = await eais('describe');
     expect(described.stdout).toMatch(/your models on eais-\w+:\n\s+model\s+onnx on ort\/cpu/);
+    expect(described.stdout).toMatch(/FLOPs depend on free dimensions \(a:n, b:n\)|GFLOP per inference/);
 
     const bad = await eais('infer', join(dir, 'model.onnx'), '--inputs', join(dir, 'in.json'), '--output', 'nope', '--json');
     expect(bad.code).toBe(1);
@@ -91,6 +96,17 @@ describe('eais CLI', () => {
     expect((await eais('detach')).stderr).toMatch(/nothing to detach/);
   });
 
+  it('should run a TF.js model folder', async () => {
+    const dir2 = await humanGraphModel('emotion');
+    writeFileSync(join(dir, 'face.json'), JSON.stringify({ dtype: 'float32', dims: [1, 64, 64, 1], data: Array.from(randomFloats(64 * 64)) }));
+    const result = await eais('infer', dir2, '--input', `input_1=${join(dir, 'face.json')}`, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { model: { engine: string }; outputs: Record<string, { dims: number[]; data: number[] }> };
+    expect(report.model.engine).toBe('tfjs-wasm');
+    expect(report.outputs.Identity?.dims).toEqual([1, 7]);
+    expect(report.outputs.Identity!.data.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
   it('should explain usage errors with exit code 2', async () => {
     expect((await eais()).code).toBe(2);
     const unknown = await eais('frobnicate');
@@ -99,7 +115,7 @@ describe('eais CLI', () => {
     const noInput = await eais('infer', REC_MODEL);
     expect(noInput.code).toBe(2);
     expect(noInput.stderr).toMatch(/--input name=file.npy/);
-    expect((await eais('--help')).stdout).toMatch(/eais infer <model.onnx>/);
+    expect((await eais('--help')).stdout).toMatch(/eais infer <model> --input/);
   });
 
   it('should say when the daemon is not there', async () => {

@@ -83,9 +83,12 @@ describe('remote ONNX inference', () => {
     const description = await accelerator.describe();
     const model = description.models.find((m) => m.name === 'rec');
     expect(model?.engine).toBe('ort');
-    // On a CPU-only host, cuda and webgpu were tried first and passed over with a reason.
-    const skipped = model?.skipped.map((s) => s.device) ?? [];
-    if (model?.device === 'cpu') expect(skipped).toEqual(['cuda', 'webgpu']);
+    // The TF engine ahead of ort was passed over for the format; on a CPU-only host, cuda
+    // and webgpu were tried first and passed over, each with a reason.
+    const skipped = model?.skipped.map((s) => `${s.engine}/${s.device}`) ?? [];
+    expect(skipped[0]).toBe('tfjs-node-gpu/');
+    expect(model?.skipped[0]?.reason).toMatch(/not onnx/);
+    if (model?.device === 'cpu') expect(skipped.slice(1)).toEqual(['ort/cuda', 'ort/webgpu']);
     for (const s of model?.skipped ?? []) expect(s.reason.length).toBeGreaterThan(5);
     expect(description.engines.find((e) => e.name === 'ort')).toMatchObject({ available: true, formats: ['onnx'] });
   });

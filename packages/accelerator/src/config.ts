@@ -12,6 +12,7 @@ import {
 } from '@eais/shared';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ENGINES } from './engine-catalog.js';
 import { ORT_PROVIDERS } from './engine-ort.js';
 
 /** Everything the daemon is started with. */
@@ -37,6 +38,8 @@ export interface DaemonConfig {
   readonly threads: number;
   /** Shut down by itself after this long (tests, demos); undefined: run until signalled. */
   readonly exitAfterMs: number | undefined;
+  /** The engines models may load on; undefined: all of them, best first. */
+  readonly engines: readonly string[] | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -64,6 +67,8 @@ Options (each also read from the environment variable shown; flags win):
   --max-model-size <size>  largest model upload             EAIS_MAX_MODEL_SIZE [4GiB]
   --ort-providers <list>   ONNX Runtime providers, in order EAIS_ORT_PROVIDERS  [${ORT_PROVIDERS.join(',')}]
   --threads <n>            threads per inference; 0 = auto  EAIS_THREADS        [0]
+  --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
+                           (${ENGINES.map((e) => e.name).join(', ')})
   --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
   -h, --help               this text
   -v, --version            the version
@@ -78,6 +83,17 @@ function whole(text: string, what: string, min: number, max: number): number {
     throw new Error(`${what}: "${text}" is not a whole number from ${min} to ${max}`);
   }
   return value;
+}
+
+function engineList(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const known = ENGINES.map((e) => e.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`--engine: "${text}" must name engines among ${known.join(', ')}`);
+  }
+  return names;
 }
 
 function optionalDuration(text: string | undefined, what: string): number | undefined {
@@ -108,6 +124,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       'ort-providers': { type: 'string' },
       threads: { type: 'string' },
       'exit-after': { type: 'string' },
+      engine: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -167,6 +184,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     ortProviders: providers,
     threads: whole(pick(values.threads, 'EAIS_THREADS') ?? '0', '--threads', 0, 1024),
     exitAfterMs: optionalDuration(pick(values['exit-after'], 'EAIS_EXIT_AFTER'), '--exit-after'),
+    engines: engineList(pick(values.engine, 'EAIS_ENGINE')),
   };
   return { kind: 'run', config };
 }

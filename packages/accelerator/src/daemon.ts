@@ -5,11 +5,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { BindTable, type Bind } from './bind.js';
 import type { DaemonConfig } from './config.js';
-import { createOrtEngine } from './engine-ort.js';
+import { ENGINES } from './engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engine-registry.js';
+import { threadedEngine } from './engine-thread.js';
 import type { CallContext } from './handler.js';
 import { ModelStore } from './model-store.js';
-import { importOnnxRuntime } from './ort-binding.js';
 import { Slot } from './slot.js';
 
 /** The daemon's version, from its package.json. */
@@ -18,10 +18,12 @@ export async function daemonVersion(): Promise<string> {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The engines a daemon runs with: registered here, in one place, in priority order. */
-export function defaultRegistry(config: DaemonConfig): EngineRegistry {
+/** The engines a daemon runs with: every catalog entry, each model in a worker thread. */
+export function defaultRegistry(config: DaemonConfig, log: Logger): EngineRegistry {
   const registry = new EngineRegistry();
-  registry.register(createOrtEngine(importOnnxRuntime, { providers: config.ortProviders, threads: config.threads }));
+  for (const spec of ENGINES) {
+    registry.register(threadedEngine(spec, { ortProviders: config.ortProviders, threads: config.threads }, log));
+  }
   return registry;
 }
 
@@ -54,7 +56,7 @@ export class Daemon {
   }
 
   /** Creates the state folder, probes every engine once (logged), and starts the slots. */
-  static async start(config: DaemonConfig, log: Logger, registry = defaultRegistry(config)): Promise<Daemon> {
+  static async start(config: DaemonConfig, log: Logger, registry = defaultRegistry(config, log)): Promise<Daemon> {
     const daemon = new Daemon(config, registry, await daemonVersion(), log);
     await mkdir(config.stateDir, { recursive: true });
     await daemon.store.init();
@@ -92,8 +94,8 @@ export class Daemon {
     return bind;
   }
 
-  /** Daemon, slots and engines; with a bind, its slot's models. */
-  describe(bind: Bind | undefined): DescribeResponse {
+  /** Daemon, slots and engines; with a bind, its slot's models and what their engines hold. */
+  async describe(bind: Bind | undefined): Promise<DescribeResponse> {
     return {
       daemon_version: this.version,
       region: this.config.region,
@@ -109,7 +111,7 @@ export class Daemon {
         devices: [...e.devices],
       })),
       bound_slot_id: bind?.slot.id ?? '',
-      models: bind?.slot.models.map((m) => m.toMessage()) ?? [],
+      models: await Promise.all((bind?.slot.models ?? []).map((m) => m.describe())),
     };
   }
 

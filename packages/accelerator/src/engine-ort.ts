@@ -155,6 +155,10 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
         async dispose() {
           await session.release();
         },
+
+        async memory() {
+          return { tensors: -1, tensorBytes: -1, heapBytes: 0 };
+        },
       };
     },
   };

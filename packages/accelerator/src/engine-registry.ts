@@ -22,9 +22,15 @@ export interface RegistryLoad {
 
 /** Options of {@link EngineRegistry.load}. */
 export interface RegistryLoadOptions {
-  /** Only this engine may load the model (the daemon's --engine flag). */
-  readonly pin?: string | undefined;
+  /** Only these engines may load the model (the daemon's --engine flag); all when undefined. */
+  readonly only?: readonly string[] | undefined;
 }
+
+/** What to say, per format, when no engine can run it. */
+const NO_ENGINE_HINT: Partial<Record<ModelFormat, string>> = {
+  'saved-model':
+    'install @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu on a GPU host) on the daemon host, or convert the model to a TF.js graph model (tensorflowjs_converter --input_format=tf_saved_model)',
+};
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -90,8 +96,8 @@ export class EngineRegistry {
       const skip = (reason: string): void => {
         skipped.push({ engine: engine.name, device: '', reason });
       };
-      if (options.pin !== undefined && engine.name !== options.pin) {
-        skip(`the daemon is pinned to engine ${options.pin}`);
+      if (options.only !== undefined && !options.only.includes(engine.name)) {
+        skip(`not enabled on this daemon (--engine ${options.only.join(',')})`);
         continue;
       }
       if (!engine.formats.includes(source.format)) {
@@ -115,9 +121,7 @@ export class EngineRegistry {
     if (unparsable) {
       throw createError('BAD_MODEL', `the ${source.format} model ${source.sha256.slice(0, 12)} could not be loaded: ${reasons}`);
     }
-    throw createError(
-      'NO_ENGINE',
-      `no engine on this host runs ${source.format} models (${reasons || 'no engines registered'}); install one of the engine packages (see README, Engines)`,
-    );
+    const hint = NO_ENGINE_HINT[source.format] ?? 'install an engine package that runs it (see README, Engines)';
+    throw createError('NO_ENGINE', `no engine on this host runs ${source.format} models (${reasons || 'no engines registered'}); ${hint}`);
   }
 }

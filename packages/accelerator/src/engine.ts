@@ -39,6 +39,16 @@ export interface ModelSource {
   readonly sizeBytes: number;
 }
 
+/** What an engine holds for a model right now. */
+export interface EngineMemory {
+  /** Live engine tensors; -1 when the engine does not say. */
+  readonly tensors: number;
+  /** Bytes in those tensors; -1 when the engine does not say. */
+  readonly tensorBytes: number;
+  /** The engine thread's JavaScript heap, bytes (0 when not in a thread of its own). */
+  readonly heapBytes: number;
+}
+
 /** A model loaded by an engine on one device. */
 export interface EngineModel {
   readonly device: string;
@@ -54,6 +64,8 @@ export interface EngineModel {
   run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]): Promise<Record<string, Tensor>>;
   /** Frees the model's memory; called once, after the last run finished. */
   dispose(): Promise<void>;
+  /** What the engine holds for this model now. */
+  memory(): Promise<EngineMemory>;
 }
 
 /** Runs some model formats on some devices. Registered in an EngineRegistry. */

@@ -10,3 +10,7 @@ export type { EngineStatus, RegistryLoad, RegistryLoadOptions } from './engine-r
 export type { Engine, EngineModel, EngineProbe, ModelSource, SkippedEngine, TensorSpec } from './engine.js';
 export { createOrtEngine, ORT_PROVIDERS } from './engine-ort.js';
 export type { OrtEngineOptions } from './engine-ort.js';
+export { ENGINES, engineSpec } from './engine-catalog.js';
+export type { EngineSpec } from './engine-catalog.js';
+export { threadedEngine } from './engine-thread.js';
+export type { EngineOptions } from './engine-thread-protocol.js';

@@ -45,6 +45,7 @@ export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: 
     feeds,
     (request.outputs ?? []).map((o) => o.name),
   );
+  model.flops(feeds);
   if (Date.now() >= deadlineMs) {
     throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
   }

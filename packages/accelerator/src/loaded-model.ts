@@ -1,7 +1,8 @@
 // A model loaded on a slot: request checks against its inputs, runs, and a drained close.
 
-import { createError, dtypeInfo, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
+import { createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
 import type { EngineModel, SkippedEngine, TensorSpec } from './engine.js';
+import { declaredShapes, type FlopCount, type FlopCounter } from './flops.js';
 import type { StoredModel } from './model-store.js';
 
 function wireType(spec: TensorSpec): string {
@@ -17,6 +18,13 @@ function tensorInfo(spec: TensorSpec): TensorInfoMessage {
   };
 }
 
+function flopMessage(count: FlopCount, shapes: Readonly<Record<string, readonly number[]>>): FlopCountMessage {
+  const text = Object.entries(shapes)
+    .map(([name, shape]) => `${name}: [${shape.join(',')}]`)
+    .join(', ');
+  return { fp32: count.fp32, fp16: count.fp16, macs: count.macs, input_shapes: text };
+}
+
 function formatShape(shape: readonly (number | string)[]): string {
   return `[${shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' ? d : '?')).join(', ')}]`;
 }
@@ -30,18 +38,63 @@ export class LoadedModel {
   #inflight = 0;
   #closed = false;
   #drained: (() => void) | undefined;
+  #last: FlopCountMessage | null = null;
+  #declared: FlopCountMessage | null = null;
+  #flopsNote = '';
 
+  /**
+   * `counter` counts the model's FLOPs, or is the reason it cannot (the model still runs;
+   * Describe says why its count is missing).
+   */
   constructor(
     readonly name: string,
     readonly stored: StoredModel,
     readonly engine: string,
     readonly engineModel: EngineModel,
     readonly skipped: readonly SkippedEngine[],
-  ) {}
+    readonly counter: FlopCounter | string,
+  ) {
+    if (typeof counter === 'string') {
+      this.#flopsNote = `FLOPs are not counted for this model: ${counter}`;
+      return;
+    }
+    const free: string[] = [];
+    const shapes = declaredShapes(counter, (input, axis, dim) => {
+      if (axis === 0) return 1;
+      free.push(`${input}:${dim}`);
+      return undefined;
+    });
+    if (shapes === undefined) {
+      this.#flopsNote = `FLOPs depend on free dimensions (${free.join(', ')}); last_flops has each request's count`;
+      return;
+    }
+    try {
+      this.#declared = flopMessage(counter.count(shapes), shapes);
+    } catch (err) {
+      this.#flopsNote = `FLOPs are not counted for this model: ${(err as Error).message}`;
+    }
+  }
 
-  /** Bytes of weights the model holds (its file size). */
+  /**
+   * FLOPs of one inference with these feeds' shapes, or undefined when the model's graph
+   * cannot be counted (the reason is in Describe).
+   */
+  flops(feeds: Readonly<Record<string, Tensor>>): FlopCount | undefined {
+    if (typeof this.counter === 'string') return undefined;
+    const shapes = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, t.dims]));
+    try {
+      const count = this.counter.count(shapes);
+      this.#last = flopMessage(count, shapes);
+      return count;
+    } catch (err) {
+      this.#flopsNote = `FLOPs could not be counted at ${JSON.stringify(shapes)}: ${(err as Error).message}`;
+      return undefined;
+    }
+  }
+
+  /** Bytes of weights the model holds (its files' size). */
   get weightsBytes(): number {
-    return this.stored.sizeBytes;
+    return this.stored.weightsBytes;
   }
 
   get closed(): boolean {
@@ -117,7 +170,16 @@ export class LoadedModel {
     await this.engineModel.dispose();
   }
 
-  /** The model as Describe and LoadModel report it. */
+  /** The model as Describe reports it: toMessage() with what its engine holds now. */
+  async describe(): Promise<ModelMessage> {
+    const memory = this.#closed ? undefined : await this.engineModel.memory().catch(() => undefined);
+    return {
+      ...this.toMessage(),
+      engine_memory: memory === undefined ? null : { tensors: memory.tensors, tensor_bytes: memory.tensorBytes, heap_bytes: memory.heapBytes },
+    };
+  }
+
+  /** The model as LoadModel reports it. */
   toMessage(): ModelMessage {
     return {
       name: this.name,
@@ -130,6 +192,10 @@ export class LoadedModel {
       outputs: this.engineModel.outputs.map(tensorInfo),
       weights_bytes: this.weightsBytes,
       loaded_at_ms: this.loadedAtMs,
+      flops: this.#declared,
+      flops_note: this.#declared === null ? this.#flopsNote : '',
+      last_flops: this.#last,
+      engine_memory: null,
     };
   }
 }

@@ -1,16 +1,20 @@
 // Model store: models on disk, content-addressed by sha256, written whole or not at all.
 
-import { createError, formatBytes, isModelFormat, type ModelFormat } from '@eais/shared';
+import { createError, formatBytes, isArchiveFormat, isModelFormat, MODEL_FORMATS, type ModelFormat } from '@eais/shared';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unpackArchive } from './model-archive.js';
 
 /** A model in the store. */
 export interface StoredModel {
   readonly sha256: string;
   readonly format: ModelFormat;
+  /** Bytes uploaded (the file, or the archive). */
   readonly sizeBytes: number;
-  /** The model file (ONNX). */
+  /** Bytes of the model's files as engines read them (the file, or the unpacked folder). */
+  readonly weightsBytes: number;
+  /** The model file (ONNX) or folder (TF.js, SavedModel). */
   readonly path: string;
 }
 
@@ -29,12 +33,13 @@ export interface UploadResult {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const FILE_BY_FORMAT: Partial<Record<ModelFormat, string>> = { onnx: 'model.onnx' };
 
 interface Meta {
   sha256: string;
   format: ModelFormat;
   sizeBytes: number;
+  weightsBytes: number;
+  /** `model.onnx`, or `model` (the unpacked folder of an archive). */
   file: string;
 }
 
@@ -81,7 +86,7 @@ export class ModelStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    return { sha256: digest, format: meta.format, sizeBytes: meta.sizeBytes, path: join(folder, meta.file) };
+    return { sha256: digest, format: meta.format, sizeBytes: meta.sizeBytes, weightsBytes: meta.weightsBytes, path: join(folder, meta.file) };
   }
 
   /**
@@ -91,11 +96,12 @@ export class ModelStore {
    */
   async receive(declared: UploadDeclaration, chunks: AsyncIterable<Uint8Array>): Promise<UploadResult> {
     const sha256 = ModelStore.checkDigest(declared.sha256);
-    const file = isModelFormat(declared.format) ? FILE_BY_FORMAT[declared.format] : undefined;
-    if (file === undefined) {
-      throw createError('BAD_REQUEST', `upload format "${declared.format}" is not stored by this daemon version; upload an onnx model`);
+    if (!isModelFormat(declared.format)) {
+      throw createError('BAD_REQUEST', `upload format "${declared.format}" is not one of ${MODEL_FORMATS.join(', ')}`);
     }
-    const format = declared.format as ModelFormat;
+    const format = declared.format;
+    const archive = isArchiveFormat(format);
+    const file = archive ? 'archive.tar' : 'model.onnx';
     const size = declared.sizeBytes;
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw createError('BAD_REQUEST', `upload size_bytes must be a positive whole number, not ${size}`);
@@ -144,7 +150,12 @@ export class ModelStore {
           `the uploaded bytes hash to sha256 ${actual}, not the declared ${sha256}; nothing was stored`,
         );
       }
-      const meta: Meta = { sha256, format, sizeBytes: size, file };
+      let weightsBytes = size;
+      if (archive) {
+        weightsBytes = await unpackArchive(join(staging, file), join(staging, 'model'), format, this.#maxBytes);
+        await rm(join(staging, file));
+      }
+      const meta: Meta = { sha256, format, sizeBytes: size, weightsBytes, file: archive ? 'model' : file };
       await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
       try {
         await rename(staging, join(this.#models, sha256));

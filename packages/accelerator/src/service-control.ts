@@ -91,7 +91,7 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
         throw createError('MODEL_NOT_STORED', `the daemon has no model with sha256 ${sha256}; upload it (UploadModel), then load it`);
       }
       const started = performance.now();
-      const model = await slot.load(name, stored, daemon.registry);
+      const model = await slot.load(name, stored, daemon.registry, daemon.config.engines);
       context.log.info(
         { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started },
         'model loaded',

@@ -3,6 +3,7 @@
 import { createError, formatBytes, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import type { EngineRegistry } from './engine-registry.js';
+import { loadFlopCounter } from './flops.js';
 import { LoadedModel } from './loaded-model.js';
 import type { StoredModel } from './model-store.js';
 
@@ -65,7 +66,7 @@ export class Slot {
    * returns the loaded model. ALREADY_EXISTS (MODEL_NAME_TAKEN) for other bytes under that
    * name; RESOURCE_EXHAUSTED (SLOT_MEMORY_EXCEEDED) when the weights do not fit.
    */
-  async load(name: string, stored: StoredModel, registry: EngineRegistry, pin?: string): Promise<LoadedModel> {
+  async load(name: string, stored: StoredModel, registry: EngineRegistry, only?: readonly string[]): Promise<LoadedModel> {
     this.assertServing();
     const existing = this.#models.get(name);
     if (existing !== undefined && existing.stored.sha256 === stored.sha256) return existing;
@@ -74,7 +75,7 @@ export class Slot {
         slotId: this.id,
       });
     }
-    const weights = stored.sizeBytes;
+    const weights = stored.weightsBytes;
     const capacity = this.spec.memoryBytes;
     if (this.#memoryBytes + weights > capacity) {
       throw createError(
@@ -87,10 +88,11 @@ export class Slot {
     this.#loading.add(name);
     try {
       const loaded = await registry.load(
-        { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.sizeBytes },
-        { pin },
+        { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes },
+        { only },
       );
-      const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped);
+      const counter = await loadFlopCounter(stored.format, stored.path).catch((err: unknown) => (err as Error).message);
+      const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter);
       if (this.state !== 'InUse') {
         await model.close();
         this.assertServing();

@@ -16,7 +16,15 @@ function rejection(promise: Promise<unknown>): Promise<EaisError> {
 const SOURCE: ModelSource = { sha256: 'a'.repeat(64), format: 'onnx', path: '/nowhere/model.onnx', sizeBytes: 10 };
 
 function fakeModel(device: string): EngineModel {
-  return { device, inputs: [], outputs: [], skipped: [], run: async () => ({}), dispose: async () => undefined };
+  return {
+    device,
+    inputs: [],
+    outputs: [],
+    skipped: [],
+    run: async () => ({}),
+    dispose: async () => undefined,
+    memory: async () => ({ tensors: -1, tensorBytes: -1, heapBytes: 0 }),
+  };
 }
 
 /** A fake engine: counts its probes; `load` behaves as told. */
@@ -109,13 +117,21 @@ describe('EngineRegistry', () => {
     expect(err.message).toMatch(/strict cannot parse it/);
   });
 
-  it('should honour a pinned engine', async () => {
+  it('should only use the engines the daemon enables', async () => {
     const registry = new EngineRegistry();
     registry.register(fake('best', 2).engine);
     registry.register(fake('pinned', 1).engine);
-    const loaded = await registry.load(SOURCE, { pin: 'pinned' });
+    const loaded = await registry.load(SOURCE, { only: ['pinned'] });
     expect(loaded.engine).toBe('pinned');
-    expect(loaded.skipped).toEqual([{ engine: 'best', device: '', reason: 'the daemon is pinned to engine pinned' }]);
+    expect(loaded.skipped).toEqual([{ engine: 'best', device: '', reason: 'not enabled on this daemon (--engine pinned)' }]);
+  });
+
+  it('should name the packages and the alternative when no engine runs a SavedModel', async () => {
+    const registry = new EngineRegistry();
+    registry.register(fake('tfjs-node', 2, { formats: ['saved-model'], probe: '@tensorflow/tfjs-node is not installed' }).engine);
+    const err = await rejection(registry.load({ ...SOURCE, format: 'saved-model' }));
+    expect(err.reason).toBe('NO_ENGINE');
+    expect(err.message).toMatch(/@tensorflow\/tfjs-node .*convert the model to a TF.js graph model/);
   });
 
   it('should refuse to register one name twice', () => {

@@ -16,8 +16,9 @@ Usage:
   eais describe                 the daemon's slots and engines (and your models, when attached)
   eais attach                   bind this host to a slot; the bind is saved for later commands
   eais detach                   end the saved bind
-  eais infer <model.onnx> --input <name>=<file.npy|file.json> [--input …]
-                                run a model once; uses the saved bind, or attaches just for this run
+  eais infer <model> --input <name>=<file.npy|file.json> [--input …]
+                                run a model (an .onnx file, or a TF.js / SavedModel folder) once;
+                                uses the saved bind, or attaches just for this run
 
 Common options:
   --endpoint <host:port>        daemon address (EAIS_ENDPOINT)          [127.0.0.1:50051]
@@ -76,6 +77,12 @@ function describeText(d: Description): string {
     lines.push('', `your models on ${d.boundSlotId}:`);
     for (const m of d.models) {
       lines.push(`  ${m.name}  ${m.format} on ${m.engine}/${m.device}  ${formatBytes(m.weightsBytes)}  sha256 ${m.sha256.slice(0, 12)}`);
+      const flops = m.flops ?? m.lastFlops;
+      if (flops !== undefined) {
+        lines.push(`    ${((flops.fp32 + flops.fp16) / 1e9).toFixed(3)} GFLOP per inference (FP32 ${(flops.fp32 / 1e9).toFixed(3)}, FP16 ${(flops.fp16 / 1e9).toFixed(3)}; ${(flops.macs / 1e9).toFixed(3)} GMAC) at ${flops.inputShapes}`);
+      } else if (m.flopsNote !== undefined) {
+        lines.push(`    ${m.flopsNote}`);
+      }
       for (const s of m.skipped) lines.push(`    skipped ${s.engine}${s.device ? `/${s.device}` : ''}: ${s.reason}`);
     }
     if (d.models.length === 0) lines.push('  none');
@@ -138,7 +145,7 @@ async function runDetach(values: Values): Promise<void> {
 
 async function runInfer(values: Values, positionals: string[]): Promise<void> {
   const modelPath = positionals[1];
-  if (modelPath === undefined) throw new UsageError('infer needs a model file: eais infer <model.onnx> --input name=file.npy');
+  if (modelPath === undefined) throw new UsageError('infer needs a model: eais infer <model.onnx | model folder> --input name=file.npy');
   const feeds = await readFeeds(values.input ?? [], values.inputs);
   const deadlineMs = parseDuration(values.deadline ?? '60s', '--deadline');
   const { state, endpoint } = await savedBind(values);

@@ -6,6 +6,7 @@ import {
   type DescribeResponse,
   type DType,
   type EngineMessage,
+  type FlopCountMessage,
   type ModelMessage,
   type SlotMessage,
   type SlotState,
@@ -50,6 +51,16 @@ export interface TensorInfo {
   readonly dimNames: readonly string[];
 }
 
+/** The work of one inference: FLOPs by precision, and the multiply-accumulates among them. */
+export interface FlopCount {
+  readonly fp32: number;
+  readonly fp16: number;
+  /** Multiply-accumulates of convolutions and matrix products (2 FLOPs each). */
+  readonly macs: number;
+  /** The input shapes counted, e.g. "x: [1,3,48,320]". */
+  readonly inputShapes: string;
+}
+
 /** A model loaded on a slot: which engine and device run it, and why others did not. */
 export interface ModelInfo {
   readonly name: string;
@@ -62,6 +73,14 @@ export interface ModelInfo {
   readonly outputs: readonly TensorInfo[];
   readonly weightsBytes: number;
   readonly loadedAt: Date;
+  /** FLOPs per inference at the declared input shapes (a free batch dimension as 1). */
+  readonly flops: FlopCount | undefined;
+  /** Why `flops` is missing. */
+  readonly flopsNote: string | undefined;
+  /** FLOPs of the last request, at its shapes. */
+  readonly lastFlops: FlopCount | undefined;
+  /** What the model's engine holds now (Describe only): live tensors (-1: not told), their bytes, the engine thread's heap. */
+  readonly engineMemory: { readonly tensors: number; readonly tensorBytes: number; readonly heapBytes: number } | undefined;
 }
 
 /** What a daemon says about itself. */
@@ -98,6 +117,10 @@ export function slotInfo(m: SlotMessage): SlotInfo {
   };
 }
 
+function flopCount(m: FlopCountMessage | null): FlopCount | undefined {
+  return m === null ? undefined : { fp32: m.fp32, fp16: m.fp16, macs: m.macs, inputShapes: m.input_shapes };
+}
+
 function tensorInfo(m: TensorInfoMessage): TensorInfo {
   return { name: m.name, datatype: m.datatype, dtype: dtypeFromWire(m.datatype)?.dtype, shape: m.shape, dimNames: m.dim_names };
 }
@@ -114,6 +137,11 @@ export function modelInfo(m: ModelMessage): ModelInfo {
     outputs: m.outputs.map(tensorInfo),
     weightsBytes: m.weights_bytes,
     loadedAt: new Date(m.loaded_at_ms),
+    flops: flopCount(m.flops),
+    flopsNote: m.flops_note === '' ? undefined : m.flops_note,
+    lastFlops: flopCount(m.last_flops),
+    engineMemory:
+      m.engine_memory === null ? undefined : { tensors: m.engine_memory.tensors, tensorBytes: m.engine_memory.tensor_bytes, heapBytes: m.engine_memory.heap_bytes },
   };
 }
 

@@ -3,10 +3,10 @@
 export { attach } from './accelerator.js';
 export type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
 export { describe } from './describe.js';
-export type { Description, DescribeOptions, EngineInfo, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
+export type { Description, DescribeOptions, EngineInfo, FlopCount, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
 export type { CallOptions } from './client.js';
 export type { ClientIdentity } from './instance.js';
-export type { Feed, Feeds, OrtTensorLike, OutputTensor, TensorInput } from './tensors.js';
+export type { Feed, Feeds, OrtTensorLike, OutputTensor, TensorInput, TfTensorLike } from './tensors.js';
 export {
   AlreadyExistsError,
   CancelledError,

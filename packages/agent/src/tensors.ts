@@ -26,8 +26,15 @@ export interface OrtTensorLike {
   readonly data: unknown;
 }
 
-/** One feed: a {@link TensorInput} or an onnxruntime `Tensor`. */
-export type Feed = TensorInput | OrtTensorLike;
+/** The parts of a TF.js `tf.Tensor` the agent reads. */
+export interface TfTensorLike {
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  dataSync(): unknown;
+}
+
+/** One feed: a {@link TensorInput}, an onnxruntime `Tensor`, or a TF.js `tf.Tensor`. */
+export type Feed = TensorInput | OrtTensorLike | TfTensorLike;
 
 /** Inputs of one inference, by input name. */
 export type Feeds = Readonly<Record<string, Feed>>;
@@ -41,6 +48,10 @@ export interface OutputTensor {
 
 function isOrtTensor(feed: Feed): feed is OrtTensorLike {
   return typeof (feed as OrtTensorLike).type === 'string' && !('dtype' in feed);
+}
+
+function isTfTensor(feed: Feed): feed is TfTensorLike {
+  return typeof (feed as TfTensorLike).dataSync === 'function' && Array.isArray((feed as TfTensorLike).shape);
 }
 
 function toTypedArray(name: string, dtype: DType, data: unknown): TypedArray {
@@ -61,6 +72,10 @@ function toTypedArray(name: string, dtype: DType, data: unknown): TypedArray {
 /** Checks one feed and turns it into a tensor. Throws a TypeError quoting the feed. */
 export function toTensor(name: string, feed: Feed): Tensor {
   if (feed === null || typeof feed !== 'object') throw new TypeError(`feeds["${name}"] must be a tensor object, not ${String(feed)}`);
+  if (isTfTensor(feed)) {
+    // A tf.Tensor: its values are read once (dataSync copies them out of the TF.js backend).
+    return toTensor(name, { dtype: feed.dtype as DType, dims: feed.shape, data: feed.dataSync() as TypedArray });
+  }
   const dtype = (isOrtTensor(feed) ? feed.type : feed.dtype) as DType;
   const dims = feed.dims;
   if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, extname } from 'node:path';
+import { packFolder } from './model-pack.js';
 
 /** Upload chunk size: well under any gRPC message limit, large enough to stream fast. */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -51,8 +52,10 @@ async function hashFile(path: string): Promise<string> {
 }
 
 /**
- * Prepares a model file or model bytes for upload. INVALID_ARGUMENT (BAD_REQUEST) when the
- * file is missing or its format cannot be told; TypeError for a wrong argument type.
+ * Prepares a model for upload: an ONNX file, ONNX bytes, or a folder (TF.js graph or
+ * layers model, SavedModel) packed as one canonical archive. INVALID_ARGUMENT
+ * (BAD_REQUEST) when the path is missing or its format cannot be told; TypeError for a
+ * wrong argument type.
  */
 export async function modelPayload(source: string | Uint8Array, options: PayloadOptions = {}): Promise<ModelPayload> {
   if (options.format !== undefined && !isModelFormat(options.format)) {
@@ -76,7 +79,14 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
   const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
     throw createError('BAD_REQUEST', `model file "${source}" cannot be read (${err.code ?? err.message})`);
   });
-  if (!info.isFile()) throw createError('BAD_REQUEST', `"${source}" is not a model file (this version uploads .onnx files)`);
+  if (info.isDirectory()) {
+    const folder = await packFolder(source);
+    if (options.format !== undefined && options.format !== folder.format) {
+      throw createError('BAD_REQUEST', `"${source}" holds a ${folder.format} model, not ${options.format}`);
+    }
+    return { ...folder, name: options.name ?? nameFrom(source, folder.sha256) };
+  }
+  if (!info.isFile()) throw createError('BAD_REQUEST', `"${source}" is neither a model file nor a model folder`);
   const format = options.format ?? FORMAT_BY_EXTENSION[extname(source).toLowerCase()];
   if (format === undefined) {
     throw createError('BAD_REQUEST', `cannot tell the model format of "${source}" from its extension; pass { format: 'onnx' }`);

@@ -29,7 +29,7 @@ export { DEFAULT_REGION, REGIONS, findRegion } from './catalog-region.js';
 export type { Region } from './catalog-region.js';
 export { BILLABLE, IllegalTransitionError, Lifecycle, SLOT_STATES, TRANSITIONS, canTransition } from './lifecycle.js';
 export type { SlotState, TransitionListener } from './lifecycle.js';
-export { MODEL_FORMATS, MODEL_NAME_PATTERN, isModelFormat } from './model-format.js';
+export { MODEL_FORMATS, MODEL_NAME_PATTERN, isArchiveFormat, isModelFormat, tfjsFormatOf } from './model-format.js';
 export type { ModelFormat } from './model-format.js';
 
 // Cross-package plumbing (agent and daemon), not for applications.
@@ -39,4 +39,6 @@ export { MD, bindMetadata, metadataString } from './metadata.js';
 export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadServices } from './proto.js';
 export type { Services } from './proto.js';
 export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
+export { MAX_ARCHIVE_ENTRIES, TAR_BLOCK, archivePathProblem, isZeroBlock, parseTarHeader, tarHeader, tarPadding } from './archive-tar.js';
+export type { TarHeader, TarHeaderOptions } from './archive-tar.js';
 export type * from './wire.js';

@@ -147,6 +147,19 @@ export interface SkippedEngineMessage {
   reason: string;
 }
 
+export interface FlopCountMessage {
+  fp32: number;
+  fp16: number;
+  macs: number;
+  input_shapes: string;
+}
+
+export interface EngineMemoryMessage {
+  tensors: number;
+  tensor_bytes: number;
+  heap_bytes: number;
+}
+
 export interface ModelMessage {
   name: string;
   sha256: string;
@@ -158,6 +171,10 @@ export interface ModelMessage {
   outputs: TensorInfoMessage[];
   weights_bytes: number;
   loaded_at_ms: number;
+  flops: FlopCountMessage | null;
+  flops_note: string;
+  last_flops: FlopCountMessage | null;
+  engine_memory: EngineMemoryMessage | null;
 }
 
 export interface LoadModelResponse {

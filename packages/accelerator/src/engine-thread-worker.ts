@@ -1,0 +1,71 @@
+// Inside an engine worker thread: builds one engine from the catalog and serves one model.
+
+import { getHeapStatistics } from 'node:v8';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Engine, EngineModel } from './engine.js';
+import { engineSpec } from './engine-catalog.js';
+import {
+  errorMessage,
+  ownTensor,
+  transferList,
+  type EngineWorkerData,
+  type FromWorker,
+  type ToWorker,
+  type WireTensorMessage,
+} from './engine-thread-protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('engine-thread-worker runs in a worker thread only');
+const data = workerData as EngineWorkerData;
+const engine: Engine = engineSpec(data.engine).create(data.options);
+let model: EngineModel | undefined;
+
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  try {
+    port!.postMessage(message, transfer);
+  } catch {
+    // Some engines hand back buffers that cannot be transferred (external memory): copy them.
+    if (message.kind !== 'result') throw new Error('engine message could not be sent');
+    const copies = message.outputs.map((o) => ({ name: o.name, tensor: { ...o.tensor, data: o.tensor.data.slice() } }));
+    port!.postMessage({ ...message, outputs: copies }, transferList(copies));
+  }
+}
+
+async function handle(message: ToWorker): Promise<void> {
+  switch (message.kind) {
+    case 'probe':
+      send({ kind: 'probed', probe: await engine.probe() });
+      return;
+    case 'load': {
+      const probe = await engine.probe();
+      if (!probe.available) throw new Error(probe.reason ?? 'unavailable on this host');
+      model = await engine.load(message.source);
+      send({ kind: 'loaded', device: model.device, inputs: model.inputs, outputs: model.outputs, skipped: model.skipped, format: message.source.format });
+      return;
+    }
+    case 'run': {
+      if (model === undefined) throw new Error('no model is loaded in this engine worker');
+      const feeds = Object.fromEntries(message.feeds.map((f) => [f.name, f.tensor]));
+      const results = await model.run(feeds, message.outputs);
+      const outputs: WireTensorMessage[] = message.outputs.map((name) => ({ name, tensor: ownTensor(results[name]!) }));
+      send({ kind: 'result', id: message.id, outputs }, transferList(outputs));
+      return;
+    }
+    case 'memory': {
+      const held = model === undefined ? { tensors: 0, tensorBytes: 0, heapBytes: 0 } : await model.memory();
+      send({ kind: 'memory', memory: { ...held, heapBytes: getHeapStatistics().used_heap_size } });
+      return;
+    }
+    case 'dispose':
+      await model?.dispose();
+      model = undefined;
+      send({ kind: 'disposed' });
+      return;
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  handle(message).catch((err: unknown) => {
+    send({ kind: 'error', id: message.kind === 'run' ? message.id : undefined, error: errorMessage(err) });
+  });
+});

@@ -1,0 +1,176 @@
+// FLOP counter of ONNX models: decodes the graph once, then walks it per input-shape signature.
+
+import { PROTO_DIR } from '@eais/shared';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import { FlopTally, type CounterInput, type FlopCounter } from './flops.js';
+import { evaluateOnnx, type AttrValue } from './flops-onnx-ops.js';
+import { MAX_TRACKED, valueOf, type Value } from './flops-values.js';
+
+interface OnnxTensor {
+  name: string;
+  dims: number[];
+  data_type: number;
+  raw_data: Uint8Array;
+  float_data: number[];
+  int32_data: number[];
+  int64_data: number[];
+  double_data: number[];
+  uint64_data: number[];
+}
+
+interface OnnxAttribute {
+  name: string;
+  type: string;
+  f: number;
+  i: number;
+  s: Uint8Array;
+  t: OnnxTensor | null;
+  floats: number[];
+  ints: number[];
+}
+
+interface OnnxNode {
+  input: string[];
+  output: string[];
+  op_type: string;
+  domain: string;
+  attribute: OnnxAttribute[];
+}
+
+interface OnnxValueInfo {
+  name: string;
+  type: { tensor_type?: { elem_type: number; shape?: { dim: { dim_value?: number; dim_param?: string; value?: string }[] } | null } | null } | null;
+}
+
+interface OnnxModel {
+  opset_import: { domain: string; version: number }[];
+  graph: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[] } | null;
+}
+
+const DTYPE: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16' };
+
+let modelType: protobuf.Type | undefined;
+
+function decodeModel(bytes: Uint8Array): OnnxModel {
+  modelType ??= new protobuf.Root().loadSync(join(PROTO_DIR, 'onnx/onnx.proto'), { keepCase: true }).lookupType('onnx.ModelProto');
+  return modelType.toObject(modelType.decode(bytes), { longs: Number, enums: String, defaults: true }) as OnnxModel;
+}
+
+/** The elements of a small tensor, from whichever field holds them. */
+function tensorData(t: OnnxTensor, dtype: string, count: number): number[] | undefined {
+  if (count > MAX_TRACKED) return undefined;
+  if (t.raw_data.length > 0) {
+    const view = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength);
+    const read: Record<string, [number, (at: number) => number]> = {
+      float32: [4, (at) => view.getFloat32(at, true)],
+      float64: [8, (at) => view.getFloat64(at, true)],
+      int64: [8, (at) => Number(view.getBigInt64(at, true))],
+      uint64: [8, (at) => Number(view.getBigUint64(at, true))],
+      int32: [4, (at) => view.getInt32(at, true)],
+      uint32: [4, (at) => view.getUint32(at, true)],
+      int16: [2, (at) => view.getInt16(at, true)],
+      uint16: [2, (at) => view.getUint16(at, true)],
+      int8: [1, (at) => view.getInt8(at)],
+      uint8: [1, (at) => view.getUint8(at)],
+      bool: [1, (at) => view.getUint8(at)],
+    };
+    const reader = read[dtype];
+    if (reader === undefined || reader[0] * count !== t.raw_data.byteLength) return undefined;
+    return Array.from({ length: count }, (_, i) => reader[1](i * reader[0]));
+  }
+  for (const field of [t.float_data, t.int64_data, t.int32_data, t.double_data, t.uint64_data]) {
+    if (field.length === count) return field.map(Number);
+  }
+  return count === 0 ? [] : undefined;
+}
+
+function tensorValue(t: OnnxTensor): Value {
+  const dtype = DTYPE[t.data_type] ?? `onnx-type-${t.data_type}`;
+  const shape = t.dims.map(Number);
+  return valueOf(dtype, shape, tensorData(t, dtype, shape.reduce((a, b) => a * b, 1)));
+}
+
+function attributes(node: OnnxNode): Map<string, AttrValue> {
+  const attrs = new Map<string, AttrValue>();
+  for (const a of node.attribute) {
+    switch (a.type) {
+      case 'INT':
+        attrs.set(a.name, a.i);
+        break;
+      case 'FLOAT':
+        attrs.set(a.name, a.f);
+        break;
+      case 'STRING':
+        attrs.set(a.name, Buffer.from(a.s).toString('utf8'));
+        break;
+      case 'INTS':
+        attrs.set(a.name, a.ints.map(Number));
+        break;
+      case 'FLOATS':
+        attrs.set(a.name, a.floats);
+        break;
+      case 'TENSOR':
+        if (a.t !== null) attrs.set(a.name, tensorValue(a.t));
+        break;
+      default:
+        break;
+    }
+  }
+  return attrs;
+}
+
+/**
+ * Reads an ONNX model and returns its FLOP counter. Nodes run in file order (ONNX graphs
+ * are topologically sorted); initializers and Constant nodes give the small values shape
+ * arithmetic needs.
+ */
+export async function onnxFlopCounter(path: string): Promise<FlopCounter> {
+  const model = decodeModel(await readFile(path));
+  const graph = model.graph;
+  if (graph === null) throw new Error('the ONNX model has no graph');
+  const opset = model.opset_import.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13;
+  const constants = new Map(graph.initializer.map((t) => [t.name, tensorValue(t)]));
+  const nodes = graph.node.map((n) => ({ op: n.op_type, domain: n.domain, inputs: n.input, outputs: n.output, attrs: attributes(n) }));
+  const inputs: (CounterInput & { dtype: string })[] = graph.input
+    .filter((i) => !constants.has(i.name))
+    .map((i) => ({
+      name: i.name,
+      dtype: DTYPE[i.type?.tensor_type?.elem_type ?? 1] ?? 'float32',
+      shape: (i.type?.tensor_type?.shape?.dim ?? []).map((d) => (d.value === 'dim_value' || (d.dim_value ?? 0) > 0 ? Number(d.dim_value) : (d.dim_param ?? '?'))),
+    }));
+
+  return {
+    inputs,
+    count(shapes) {
+      const env = new Map<string, Value>(constants);
+      for (const i of inputs) {
+        const shape = shapes[i.name];
+        if (shape === undefined) throw new Error(`no shape for input "${i.name}"`);
+        env.set(i.name, { dtype: i.dtype, shape });
+      }
+      const tally = new FlopTally();
+      for (const node of nodes) {
+        if (node.domain !== '' && node.domain !== 'ai.onnx') throw new Error(`the op ${node.domain}.${node.op} is not counted`);
+        const values = node.inputs.map((name) => {
+          if (name === '') return undefined;
+          const v = env.get(name);
+          if (v === undefined) throw new Error(`node ${node.op} reads "${name}", which nothing produced`);
+          return v;
+        });
+        let outputs: Value[];
+        try {
+          outputs = evaluateOnnx({ op: node.op, inputs: values, attrs: node.attrs, opset, outputs: node.outputs.length, tally });
+        } catch (err) {
+          throw new Error(`${node.op} (${node.outputs[0] ?? ''}): ${(err as Error).message}`);
+        }
+        node.outputs.forEach((name, i) => {
+          const v = outputs[i];
+          if (name !== '' && v !== undefined) env.set(name, v);
+        });
+      }
+      return tally.total;
+    },
+  };
+}
