@@ -106,13 +106,13 @@ describe('remote TensorFlow inference', () => {
   });
 
   it('should count a model with free spatial dimensions at each request', async () => {
-    const model = await accelerator.loadModel(upscalerModel(), { name: 'esrgan' });
+    const model = await accelerator.loadModel(await upscalerModel(), { name: 'upscaler' });
     expect(model.flops).toBeUndefined();
     expect(model.flopsNote).toMatch(/free dimensions \(LR:d1, LR:d2\)|free dimensions \(LR:d1\)/);
     const run = async (h: number, w: number) => {
       const out = await model.run({ LR: { dtype: 'float32', dims: [1, h, w, 3], data: randomFloats(h * w * 3) } });
       expect(out.SR?.dims).toEqual([1, 2 * h, 2 * w, 3]);
-      return (await accelerator.describe()).models.find((m) => m.name === 'esrgan')!.lastFlops!;
+      return (await accelerator.describe()).models.find((m) => m.name === 'upscaler')!.lastFlops!;
     };
     const small = await run(16, 16);
     const large = await run(32, 48);

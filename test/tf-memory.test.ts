@@ -35,7 +35,7 @@ describe('TF.js memory', () => {
 
   for (const [label, load, feed] of [
     ['graph model (emotion)', () => humanGraphModel('emotion'), { input_1: { dims: [1, 64, 64, 1] } }],
-    ['layers model (ESRGAN)', async () => upscalerModel(), { LR: { dims: [1, 8, 8, 3] } }],
+    ['layers model (a small upscaler)', () => upscalerModel(), { LR: { dims: [1, 8, 8, 3] } }],
   ] as const) {
     it(`should hold the same tensors and memory over 1,000 requests to a ${label}`, async () => {
       const model = await accelerator.loadModel(await load(), { name: label.replace(/\W+/g, '-') });
@@ -52,9 +52,11 @@ describe('TF.js memory', () => {
       expect(before.tensors).toBeGreaterThan(0);
       expect(after.tensors).toBe(before.tensors);
       expect(after.tensorBytes).toBe(before.tensorBytes);
-      // Heap and process memory: flat within GC noise.
-      expect(after.heapBytes - before.heapBytes).toBeLessThan(8 * 1024 * 1024);
-      expect(rssAfter - rssBefore).toBeLessThan(32 * 1024 * 1024);
+      // The engine thread's heap, measured after a full collection: flat (0.1 to 0.5 MB seen).
+      expect(after.heapBytes - before.heapBytes).toBeLessThan(4 * 1024 * 1024);
+      // The daemon's resident memory moves with its main thread's collector (it grew ~20 MB
+      // and then fell back over 12,000 requests in a longer probe): bounded, not exact.
+      expect(rssAfter - rssBefore).toBeLessThan(48 * 1024 * 1024);
       await model.dispose();
     });
   }

@@ -71,7 +71,34 @@ export function humanGraphModel(name: 'emotion' | 'blazeface' | 'antispoof'): Pr
   });
 }
 
-/** @upscalerjs/default-model: an ESRGAN layers model with free spatial dims ([null,null,null,3]). */
-export function upscalerModel(): string {
-  return join(packageDir('@upscalerjs/default-model'), 'models');
+/**
+ * A small fully convolutional layers model built here, with free spatial dims: input "LR"
+ * [null, null, null, 3] → conv 3×3×8 (relu) → conv 3×3×3 → upsample ×2 → output "SR".
+ */
+export function upscalerModel(): Promise<string> {
+  return cached('tiny-upscaler', (dir) => {
+    const conv = (name: string, filters: number, activation: string, input: string) => ({
+      class_name: 'Conv2D',
+      config: { name, filters, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], activation, use_bias: true },
+      inbound_nodes: [[[input, 0, 0, {}]]],
+      name,
+    });
+    const layers = [
+      { class_name: 'InputLayer', config: { name: 'LR', batch_input_shape: [null, null, null, 3], dtype: 'float32' }, inbound_nodes: [], name: 'LR' },
+      conv('c1', 8, 'relu', 'LR'),
+      conv('c2', 3, 'linear', 'c1'),
+      { class_name: 'UpSampling2D', config: { name: 'SR', size: [2, 2], data_format: 'channels_last', interpolation: 'nearest' }, inbound_nodes: [[['c2', 0, 0, {}]]], name: 'SR' },
+    ];
+    const weights = [
+      { name: 'c1/kernel', shape: [3, 3, 3, 8], dtype: 'float32' },
+      { name: 'c1/bias', shape: [8], dtype: 'float32' },
+      { name: 'c2/kernel', shape: [3, 3, 8, 3], dtype: 'float32' },
+      { name: 'c2/bias', shape: [3], dtype: 'float32' },
+    ];
+    const count = weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
+    const values = new Float32Array(count).map((_, i) => Math.sin(i) * 0.2);
+    writeFileSync(join(dir, 'weights.bin'), Buffer.from(values.buffer));
+    const topology = { class_name: 'Model', config: { name: 'tiny', layers, input_layers: [['LR', 0, 0]], output_layers: [['SR', 0, 0]] }, keras_version: '2.2.4', backend: 'tensorflow' };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { model_config: topology }, weightsManifest: [{ paths: ['weights.bin'], weights }] }));
+  });
 }

@@ -1,6 +1,7 @@
 // Inside an engine worker thread: builds one engine from the catalog and serves one model.
 
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine, EngineModel } from './engine.js';
 import { engineSpec } from './engine-catalog.js';
@@ -19,6 +20,11 @@ if (port === null) throw new Error('engine-thread-worker runs in a worker thread
 const data = workerData as EngineWorkerData;
 const engine: Engine = engineSpec(data.engine).create(data.options);
 let model: EngineModel | undefined;
+
+// A full collection before the heap is measured, so the figure is what the engine holds,
+// not garbage waiting for the collector (Describe asks rarely).
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   try {
@@ -53,6 +59,7 @@ async function handle(message: ToWorker): Promise<void> {
     }
     case 'memory': {
       const held = model === undefined ? { tensors: 0, tensorBytes: 0, heapBytes: 0 } : await model.memory();
+      collect();
       send({ kind: 'memory', memory: { ...held, heapBytes: getHeapStatistics().used_heap_size } });
       return;
     }
