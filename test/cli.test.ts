@@ -107,6 +107,18 @@ describe('eais CLI', () => {
     expect(report.outputs.Identity!.data.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
   });
 
+  it("should plan the product's example: GPU instances against ecs.r6.6xlarge + eais.ei-a6.4xlarge", async () => {
+    const args = ['plan', '--vcpu', '24', '--memory', '192', '--gpus', '1', '--fp32-tflops', '16', '--gpu-memory', '32'];
+    const text = await eais(...args);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/ecs\.gn6e-c12g1\.12xlarge .*\n\s+over-provisions \+3 GPU, \+46\.8 TFLOPS FP32/);
+    expect(text.stdout).toMatch(/decoupled \(CPU instance \+ EAIS\):\n\s+ecs\.r6\.6xlarge \(24 vCPU, 192 GiB\) \+ eais\.ei-a6\.4xlarge/);
+    const json = JSON.parse((await eais(...args, '--json')).stdout) as { decoupled: { cpu: { name: string } }; gpuOptions: unknown[] };
+    expect(json.decoupled.cpu.name).toBe('ecs.r6.6xlarge');
+    expect(json.gpuOptions.length).toBeGreaterThan(3);
+    expect((await eais('plan', '--vcpu', 'lots')).stderr).toMatch(/--vcpu must be a number/);
+  });
+
   it('should explain usage errors with exit code 2', async () => {
     expect((await eais()).code).toBe(2);
     const unknown = await eais('frobnicate');

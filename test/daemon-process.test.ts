@@ -73,6 +73,12 @@ describe('eais-accelerator process', () => {
     expect(unknown.code).toBe(2);
   });
 
+  it("should refuse to start when its slots do not fit the device's memory", async () => {
+    const result = await runDaemon(['--device-memory', '20GiB', '--slot', 'eais.ei-a6.2xlarge', '--slot', 'eais.ei-a6.2xlarge', '--port', '0']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/the slots need 32\.0 GiB \(eais.ei-a6.2xlarge \+ eais.ei-a6.2xlarge\) but the device has 20\.0 GiB \(--device-memory\)/);
+  });
+
   it('should exit 1 and say so when its port is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -121,6 +121,27 @@ describe('remote TensorFlow inference', () => {
   });
 });
 
+describe('memory admission of TF models', () => {
+  it('should count the weights as the engine holds them (dequantized), refuse what does not fit, and serve on', async () => {
+    // 16 MiB: mobilenet_v2's 2.6 MB of uint8-quantized weights fit before loading, but
+    // TF.js holds them as 10 MB of float32, plus 9 MB of working memory.
+    const daemon = await startDaemon({ args: ['--slot', 'custom:fp32=1,mem=0.015625'] });
+    try {
+      const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-tf-memory' });
+      const err = await accelerator.loadModel(await nsfwModel('mobilenet_v2')).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'ResourceExhaustedError', reason: 'SLOT_MEMORY_EXCEEDED' });
+      expect((err as Error).message).toMatch(/needs 19\.\d MiB \(10\.0 MiB of weights as the engine holds them \+ 9\.3 MiB working memory, activations at the declared shape\) but slot eais-\w+ \(custom:fp32=1,fp16=1,mem=0\.015625, 16\.0 MiB\) has 16\.0 MiB free/);
+      const emotion = await accelerator.loadModel(await humanGraphModel('emotion'));
+      const out = await emotion.run({ input_1: { dtype: 'float32', dims: [1, 64, 64, 1], data: randomFloats(64 * 64) } });
+      expect(out.Identity?.dims).toEqual([1, 7]);
+      expect((await accelerator.usage()).memoryBytes).toBeGreaterThan(0);
+      await accelerator.detach();
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+  });
+});
+
 describe('CPU fallback', () => {
   it('should load on tfjs-cpu when the better engines are off, and say why each was skipped', async () => {
     const daemon = await startDaemon({ args: ['--engine', 'tfjs-cpu,ort'] });

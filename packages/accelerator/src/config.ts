@@ -40,6 +40,10 @@ export interface DaemonConfig {
   readonly exitAfterMs: number | undefined;
   /** The engines models may load on; undefined: all of them, best first. */
   readonly engines: readonly string[] | undefined;
+  /** Seconds of quota each slot's token buckets hold (the burst). */
+  readonly burstSeconds: number;
+  /** Memory the slots must fit in together; undefined: the GPU's, or unchecked without one. */
+  readonly deviceMemoryBytes: number | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -67,6 +71,8 @@ Options (each also read from the environment variable shown; flags win):
   --max-model-size <size>  largest model upload             EAIS_MAX_MODEL_SIZE [4GiB]
   --ort-providers <list>   ONNX Runtime providers, in order EAIS_ORT_PROVIDERS  [${ORT_PROVIDERS.join(',')}]
   --threads <n>            threads per inference; 0 = auto  EAIS_THREADS        [0]
+  --burst <duration>       quota a slot may spend at once   EAIS_BURST          [1s]
+  --device-memory <size>   memory all slots must fit in     EAIS_DEVICE_MEMORY  [the GPU's; unchecked on CPU hosts]
   --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
                            (${ENGINES.map((e) => e.name).join(', ')})
   --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
@@ -94,6 +100,16 @@ function engineList(text: string | undefined): string[] | undefined {
     throw new Error(`--engine: "${text}" must name engines among ${known.join(', ')}`);
   }
   return names;
+}
+
+function positiveSeconds(text: string, what: string): number {
+  const ms = parseDuration(text, what);
+  if (ms <= 0) throw new Error(`${what}: "${text}" must be longer than 0`);
+  return ms / 1000;
+}
+
+function optionalBytes(text: string | undefined, what: string): number | undefined {
+  return text === undefined ? undefined : parseBytes(text, what);
 }
 
 function optionalDuration(text: string | undefined, what: string): number | undefined {
@@ -125,6 +141,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       threads: { type: 'string' },
       'exit-after': { type: 'string' },
       engine: { type: 'string' },
+      burst: { type: 'string' },
+      'device-memory': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -185,6 +203,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     threads: whole(pick(values.threads, 'EAIS_THREADS') ?? '0', '--threads', 0, 1024),
     exitAfterMs: optionalDuration(pick(values['exit-after'], 'EAIS_EXIT_AFTER'), '--exit-after'),
     engines: engineList(pick(values.engine, 'EAIS_ENGINE')),
+    burstSeconds: positiveSeconds(pick(values.burst, 'EAIS_BURST') ?? '1s', '--burst'),
+    deviceMemoryBytes: optionalBytes(pick(values['device-memory'], 'EAIS_DEVICE_MEMORY'), '--device-memory'),
   };
   return { kind: 'run', config };
 }

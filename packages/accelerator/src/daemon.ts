@@ -1,6 +1,6 @@
 // The daemon's core: slots, binds, model store and engines, wired together at start.
 
-import { createError, metadataString, MD, type DescribeResponse } from '@eais/shared';
+import { BILLABLE, createError, metadataString, MD, SLOT_STATES, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { BindTable, type Bind } from './bind.js';
@@ -9,8 +9,18 @@ import { ENGINES } from './engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engine-registry.js';
 import { threadedEngine } from './engine-thread.js';
 import type { CallContext } from './handler.js';
+import { deviceMemory, slotsDoNotFit } from './device.js';
 import { ModelStore } from './model-store.js';
-import { Slot } from './slot.js';
+import { newSlotId, Slot } from './slot.js';
+import { slotIdFile, usageFile, type UsageFile } from './usage-store.js';
+
+/** How often usage totals are written to the state dir (a crash loses at most this much). */
+const USAGE_FLUSH_MS = 2000;
+
+/** A configuration the daemon cannot start with: main exits 2 with the message. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
 
 /** The daemon's version, from its package.json. */
 export async function daemonVersion(): Promise<string> {
@@ -38,14 +48,17 @@ export class Daemon {
   readonly store: ModelStore;
   #engines: EngineStatus[] = [];
   #ready = false;
+  #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
+  #flush: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: DaemonConfig,
     readonly registry: EngineRegistry,
     readonly version: string,
     readonly log: Logger,
+    slots: Slot[],
   ) {
-    this.slots = config.slots.map((spec) => new Slot(spec, config.region, config.zone));
+    this.slots = slots;
     this.binds = new BindTable(
       this.slots,
       config.region,
@@ -55,10 +68,28 @@ export class Daemon {
     this.store = new ModelStore(config.stateDir, config.maxModelBytes);
   }
 
-  /** Creates the state folder, probes every engine once (logged), and starts the slots. */
+  /**
+   * Checks the slots fit the device, creates the state folder, keeps each slot's id and
+   * usage from earlier runs, probes every engine once (logged), and starts the slots.
+   * Rejects with a StartError when the configuration cannot work.
+   */
   static async start(config: DaemonConfig, log: Logger, registry = defaultRegistry(config, log)): Promise<Daemon> {
-    const daemon = new Daemon(config, registry, await daemonVersion(), log);
+    const device = await deviceMemory(config.deviceMemoryBytes);
+    const misfit = slotsDoNotFit(config.slots, device);
+    if (misfit !== undefined) throw new StartError(misfit);
+    if (device.bytes === undefined) log.info('no GPU and no --device-memory: slot memory is not checked against the host');
     await mkdir(config.stateDir, { recursive: true });
+    const ids = slotIdFile(config.stateDir);
+    const known = (await ids.read())?.slots ?? [];
+    const usage = usageFile(config.stateDir);
+    const saved = (await usage.read()) ?? { version: 1, savedAtMs: 0, slots: {} };
+    const slots = config.slots.map((spec, i) => {
+      const id = known[i]?.spec === spec.name ? (known[i]?.id as string) : newSlotId();
+      return new Slot(spec, config.region, config.zone, { id, burstSeconds: config.burstSeconds, usage: saved.slots[id]?.totals });
+    });
+    await ids.write({ version: 1, slots: slots.map((s) => ({ spec: s.spec.name, id: s.id })) });
+    const daemon = new Daemon(config, registry, await daemonVersion(), log, slots);
+    daemon.#usageFile = saved;
     await daemon.store.init();
     for (const slot of daemon.slots) slot.lifecycle.transition('Starting');
     daemon.#engines = await registry.status();
@@ -72,7 +103,70 @@ export class Daemon {
       log.info({ slot: slot.id, spec: slot.spec.name, region: slot.region, zone: slot.zone }, 'slot available');
     }
     daemon.#ready = true;
+    daemon.#flush = setInterval(() => void daemon.saveUsage(), USAGE_FLUSH_MS);
+    daemon.#flush.unref();
     return daemon;
+  }
+
+  /** Writes every slot's usage totals to the state dir (atomically). */
+  async saveUsage(): Promise<void> {
+    const now = Date.now();
+    for (const slot of this.slots) this.#usageFile.slots[slot.id] = { spec: slot.spec.name, totals: slot.usage.snapshot(now) };
+    this.#usageFile.savedAtMs = now;
+    try {
+      await usageFile(this.config.stateDir).write(this.#usageFile);
+    } catch (err) {
+      this.log.error({ err }, 'usage could not be saved');
+    }
+  }
+
+  /** Usage of the bound slot, or of every slot ever metered here when `bind` is undefined. */
+  usage(bind: Bind | undefined): SlotUsageMessage[] {
+    const now = Date.now();
+    const live = bind === undefined ? this.slots : [bind.slot];
+    const rows: SlotUsageMessage[] = live.map((slot) => {
+      const totals = slot.usage.snapshot(now);
+      const utilisation = slot.quota.utilisation();
+      return {
+        slot_id: slot.id,
+        spec: slot.spec.name,
+        state: slot.state,
+        billable_seconds: slot.usage.billableSeconds(now),
+        state_seconds: totals.stateSeconds,
+        requests_ok: totals.requestsOk,
+        requests_failed: totals.requestsFailed,
+        fp32_flops: totals.fp32Flops,
+        fp16_flops: totals.fp16Flops,
+        throttled_seconds: totals.throttledSeconds,
+        bytes_in: totals.bytesIn,
+        bytes_out: totals.bytesOut,
+        memory_bytes: slot.memoryUsedBytes,
+        fp32_utilisation_pct: utilisation.fp32,
+        fp16_utilisation_pct: utilisation.fp16,
+      };
+    });
+    if (bind !== undefined) return rows;
+    for (const [id, { spec, totals }] of Object.entries(this.#usageFile.slots)) {
+      if (this.slots.some((s) => s.id === id)) continue;
+      rows.push({
+        slot_id: id,
+        spec,
+        state: '',
+        billable_seconds: SLOT_STATES.filter((s) => BILLABLE[s]).reduce((sum, s) => sum + (totals.stateSeconds[s] ?? 0), 0),
+        state_seconds: totals.stateSeconds,
+        requests_ok: totals.requestsOk,
+        requests_failed: totals.requestsFailed,
+        fp32_flops: totals.fp32Flops,
+        fp16_flops: totals.fp16Flops,
+        throttled_seconds: totals.throttledSeconds,
+        bytes_in: totals.bytesIn,
+        bytes_out: totals.bytesOut,
+        memory_bytes: 0,
+        fp32_utilisation_pct: 0,
+        fp16_utilisation_pct: 0,
+      });
+    }
+    return rows;
   }
 
   /** Whether the daemon serves (started and not shutting down). */
@@ -115,13 +209,16 @@ export class Daemon {
     };
   }
 
-  /** Ends every bind (unloading models) and releases the slots. */
+  /** Ends every bind (unloading models), releases the slots, and saves their usage. */
   async close(): Promise<void> {
     if (!this.#ready) return;
     this.#ready = false;
+    clearInterval(this.#flush);
+    for (const slot of this.slots) slot.quota.drain(createError('SHUTTING_DOWN', 'the daemon shut down while the request waited for quota'));
     await this.binds.detachAll('the daemon shut down');
     for (const slot of this.slots) {
       if (slot.state === 'Available') slot.lifecycle.transition('Released');
     }
+    await this.saveUsage();
   }
 }

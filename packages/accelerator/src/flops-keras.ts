@@ -10,6 +10,7 @@ import {
   ELEMENTWISE_COST,
   FlopTally,
   LAYERNORM_COST,
+  lastReaders,
   numel,
   SOFTMAX_COST,
   type CounterInput,
@@ -246,6 +247,9 @@ export async function kerasFlopCounter(folder: string): Promise<FlopCounter> {
     layers[0]!.calls[0] = ['input:0:0'];
   }
 
+  const calls = layers.flatMap((layer) => layer.calls.map((call) => ({ inputs: call })));
+  const last = lastReaders(calls);
+
   return {
     inputs,
     count(shapes) {
@@ -256,15 +260,21 @@ export async function kerasFlopCounter(folder: string): Promise<FlopCounter> {
         env.set(key(input.name, 0, 0), [...shape]);
       }
       const tally = new FlopTally();
+      for (const input of inputs) tally.hold(key(input.name, 0, 0), numel(shapes[input.name] as readonly number[]), 'float32');
+      let index = -1;
       for (const layer of layers) {
-        if (layer.className === 'InputLayer') continue;
         for (const [node, call] of layer.calls.entries()) {
+          index += 1;
+          if (layer.className === 'InputLayer') continue;
           const ins = call.map((k) => {
             const shape = env.get(k);
             if (shape === undefined) throw new Error(`${layer.name} reads ${k}, which nothing produced`);
             return shape;
           });
-          env.set(key(layer.name, node, 0), evaluate(layer, ins, tally));
+          const out = evaluate(layer, ins, tally);
+          env.set(key(layer.name, node, 0), out);
+          tally.hold(key(layer.name, node, 0), numel(out), 'float32');
+          for (const k of call) if (last.get(k) === index) tally.release(k);
         }
       }
       return tally.total;

@@ -4,7 +4,7 @@ import { PROTO_DIR } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { FlopTally, type CounterInput, type FlopCounter } from './flops.js';
+import { FlopTally, lastReaders, type CounterInput, type FlopCounter } from './flops.js';
 import { evaluateOnnx, type AttrValue } from './flops-onnx-ops.js';
 import { MAX_TRACKED, valueOf, type Value } from './flops-values.js';
 
@@ -46,7 +46,7 @@ interface OnnxValueInfo {
 
 interface OnnxModel {
   opset_import: { domain: string; version: number }[];
-  graph: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[] } | null;
+  graph: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[]; output: OnnxValueInfo[] } | null;
 }
 
 const DTYPE: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16' };
@@ -133,6 +133,7 @@ export async function onnxFlopCounter(path: string): Promise<FlopCounter> {
   const opset = model.opset_import.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13;
   const constants = new Map(graph.initializer.map((t) => [t.name, tensorValue(t)]));
   const nodes = graph.node.map((n) => ({ op: n.op_type, domain: n.domain, inputs: n.input, outputs: n.output, attrs: attributes(n) }));
+  const last = lastReaders(nodes, graph.output.map((o) => o.name));
   const inputs: (CounterInput & { dtype: string })[] = graph.input
     .filter((i) => !constants.has(i.name))
     .map((i) => ({
@@ -151,7 +152,8 @@ export async function onnxFlopCounter(path: string): Promise<FlopCounter> {
         env.set(i.name, { dtype: i.dtype, shape });
       }
       const tally = new FlopTally();
-      for (const node of nodes) {
+      for (const i of inputs) tally.hold(i.name, (shapes[i.name] as readonly number[]).reduce((a, b) => a * b, 1), i.dtype);
+      for (const [index, node] of nodes.entries()) {
         if (node.domain !== '' && node.domain !== 'ai.onnx') throw new Error(`the op ${node.domain}.${node.op} is not counted`);
         const values = node.inputs.map((name) => {
           if (name === '') return undefined;
@@ -167,8 +169,12 @@ export async function onnxFlopCounter(path: string): Promise<FlopCounter> {
         }
         node.outputs.forEach((name, i) => {
           const v = outputs[i];
-          if (name !== '' && v !== undefined) env.set(name, v);
+          if (name !== '' && v !== undefined) {
+            env.set(name, v);
+            if (node.op !== 'Constant') tally.hold(name, v.shape.reduce((a, b) => a * b, 1), v.dtype);
+          }
         });
+        for (const name of node.inputs) if (last.get(name) === index) tally.release(name);
       }
       return tally.total;
     },

@@ -8,6 +8,7 @@ import {
   BILINEAR_COST,
   ELEMENTWISE_COST,
   FlopTally,
+  lastReaders,
   numel,
   samePadding,
   SOFTMAX_COST,
@@ -419,6 +420,8 @@ export async function tfGraphFlopCounter(folder: string): Promise<FlopCounter> {
   };
   const constants = await smallWeights(folder, json.weightsManifest ?? []);
   const nodes = sortNodes(json.modelTopology.node);
+  const refs = (node: TfNode): string[] => (node.input ?? []).filter((i) => !i.startsWith('^')).map((i) => (i.includes(':') ? i : `${i}:0`));
+  const last = lastReaders(nodes.map((n) => ({ inputs: refs(n) })));
   const inputs: CounterInput[] = nodes
     .filter((n) => n.op === 'Placeholder')
     .map((n) => ({ name: n.name, shape: dims(n.attr?.shape?.shape).map((d, i) => (d >= 0 ? d : `d${i}`)) }));
@@ -428,11 +431,13 @@ export async function tfGraphFlopCounter(folder: string): Promise<FlopCounter> {
     count(shapes) {
       const env = new Map<string, Value[]>();
       const tally = new FlopTally();
-      for (const node of nodes) {
+      for (const [index, node] of nodes.entries()) {
         if (node.op === 'Placeholder') {
           const shape = shapes[node.name];
           if (shape === undefined) throw new Error(`no shape for input "${node.name}"`);
-          env.set(node.name, [{ dtype: DT[node.attr?.dtype?.type ?? ''] ?? 'float32', shape }]);
+          const dtype = DT[node.attr?.dtype?.type ?? ''] ?? 'float32';
+          env.set(node.name, [{ dtype, shape }]);
+          tally.hold(`${node.name}:0`, numel(shape), dtype);
           continue;
         }
         const ins = (node.input ?? [])
@@ -444,7 +449,10 @@ export async function tfGraphFlopCounter(folder: string): Promise<FlopCounter> {
             return value;
           });
         try {
-          env.set(node.name, evaluate(node, ins, tally, constants));
+          const outputs = evaluate(node, ins, tally, constants);
+          env.set(node.name, outputs);
+          if (node.op !== 'Const') outputs.forEach((v, k) => tally.hold(`${node.name}:${k}`, numel(v.shape), v.dtype));
+          for (const ref of refs(node)) if (last.get(ref) === index) tally.release(ref);
         } catch (err) {
           throw new Error(`${node.op} (${node.name}): ${(err as Error).message}`);
         }

@@ -20,6 +20,12 @@ export interface FlopCount {
   readonly fp16: number;
   /** Multiply-accumulates of convolutions and matrix products (the figure papers publish). */
   readonly macs: number;
+  /**
+   * Peak bytes of the tensors alive at once while the graph runs in order (inputs and
+   * intermediates, each freed after its last reader; weights not included): an estimate of
+   * the engine's working memory.
+   */
+  readonly activationBytes: number;
 }
 
 /** A model input as the counter knows it: fixed dims as numbers, symbolic ones as names. */
@@ -40,6 +46,24 @@ export class FlopTally {
   fp32 = 0;
   fp16 = 0;
   macs = 0;
+  activationBytes = 0;
+  readonly #live = new Map<string, number>();
+  #liveBytes = 0;
+
+  /** A tensor comes alive (an input or an op's output). */
+  hold(name: string, elements: number, dtype: string | undefined): void {
+    const size = dtype === 'float64' || dtype === 'int64' || dtype === 'uint64' ? 8 : dtype === 'float16' || dtype === 'int16' || dtype === 'uint16' ? 2 : dtype === 'int8' || dtype === 'uint8' || dtype === 'bool' ? 1 : 4;
+    const bytes = elements * size;
+    this.#liveBytes += bytes - (this.#live.get(name) ?? 0);
+    this.#live.set(name, bytes);
+    this.activationBytes = Math.max(this.activationBytes, this.#liveBytes);
+  }
+
+  /** A tensor's last reader has run. */
+  release(name: string): void {
+    this.#liveBytes -= this.#live.get(name) ?? 0;
+    this.#live.delete(name);
+  }
 
   /** Adds `flops` floating-point operations computed in `dtype` (integer work is not counted). */
   add(flops: number, dtype: string | undefined): void {
@@ -56,7 +80,7 @@ export class FlopTally {
   }
 
   get total(): FlopCount {
-    return { fp32: this.fp32, fp16: this.fp16, macs: this.macs };
+    return { fp32: this.fp32, fp16: this.fp16, macs: this.macs, activationBytes: this.activationBytes };
   }
 }
 
@@ -109,6 +133,16 @@ export const BATCHNORM_COST = 2;
 export const LAYERNORM_COST = 8;
 /** FLOPs per output element of a bilinear resize. */
 export const BILINEAR_COST = 7;
+
+/** For each value name, the index of the last node that reads it (graph outputs: never). */
+export function lastReaders(nodes: readonly { inputs: readonly string[] }[], outputs: readonly string[] = []): Map<string, number> {
+  const last = new Map<string, number>();
+  nodes.forEach((node, i) => {
+    for (const name of node.inputs) last.set(name, i);
+  });
+  for (const name of outputs) last.set(name, Number.POSITIVE_INFINITY);
+  return last;
+}
 
 /** Number of elements of a shape. */
 export function numel(shape: readonly number[]): number {

@@ -20,6 +20,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** Unix milliseconds by which the caller wants an answer; Infinity without a deadline. */
   readonly deadlineMs: number;
+  /** Aborts when the client cancels the call (or its deadline passes). */
+  readonly signal: AbortSignal;
   /** Logger with requestId and method; {@link CallContext.setSlot} adds the slot. */
   log: Logger;
   slotId: string | undefined;
@@ -48,10 +50,13 @@ export class CallEdge {
   context(method: string, call: AnyCall): CallContext {
     const requestId = metadataString(call.metadata, MD.requestId) ?? randomUUID();
     const deadline = call.getDeadline();
+    const cancelled = new AbortController();
+    (call as NodeJS.EventEmitter).once('cancelled', () => cancelled.abort());
     const context: CallContext = {
       requestId,
       metadata: call.metadata,
       deadlineMs: deadline instanceof Date ? deadline.getTime() : deadline,
+      signal: cancelled.signal,
       log: this.log.child({ requestId, method }),
       slotId: undefined,
       setSlot(slotId) {

@@ -33,35 +33,49 @@ export function decodeInputs(request: ModelInferRequest): Record<string, Tensor>
 }
 
 /**
- * Runs a request on a slot. DEADLINE_EXCEEDED when the deadline passed before the run;
- * NOT_FOUND for an unknown model; INVALID_ARGUMENT for bad inputs (see decodeInputs and
- * LoadedModel.check).
+ * Runs a request on a slot: checks it, charges its FLOPs to the slot's quota (waiting in
+ * the slot's queue when the buckets are short), runs it, and meters it. DEADLINE_EXCEEDED
+ * when the deadline passed before the run; RESOURCE_EXHAUSTED (QUOTA_DEADLINE) when the
+ * quota could not start it in time; NOT_FOUND for an unknown model; INVALID_ARGUMENT for
+ * bad inputs (see decodeInputs and LoadedModel.check).
  */
-export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: number): Promise<ModelInferResponse> {
-  if (request.model_name === '') throw createError('BAD_REQUEST', 'model_name is empty; name a model loaded on your slot');
-  const model = slot.model(request.model_name);
-  const feeds = decodeInputs(request);
-  const outputs = model.check(
-    feeds,
-    (request.outputs ?? []).map((o) => o.name),
-  );
-  model.flops(feeds);
-  if (Date.now() >= deadlineMs) {
-    throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
+export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: number, signal?: AbortSignal): Promise<ModelInferResponse> {
+  const bytesIn = request.raw_input_contents.reduce((sum, raw) => sum + raw.byteLength, 0);
+  let throttledMs = 0;
+  try {
+    if (request.model_name === '') throw createError('BAD_REQUEST', 'model_name is empty; name a model loaded on your slot');
+    const model = slot.model(request.model_name);
+    const feeds = decodeInputs(request);
+    const outputs = model.check(
+      feeds,
+      (request.outputs ?? []).map((o) => o.name),
+    );
+    const flops = model.flops(feeds);
+    const charge = { fp32: flops?.fp32 ?? 0, fp16: flops?.fp16 ?? 0 };
+    throttledMs = await slot.quota.admit(charge, deadlineMs, signal);
+    if (Date.now() >= deadlineMs) {
+      throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
+    }
+    const results = await model.run(feeds, outputs);
+    const response: ModelInferResponse = {
+      model_name: model.name,
+      model_version: '1',
+      id: request.id ?? '',
+      outputs: [],
+      raw_output_contents: [],
+    };
+    let bytesOut = 0;
+    for (const name of outputs) {
+      const tensor = results[name] as Tensor;
+      const wire = encodeTensor(tensor);
+      response.outputs.push({ name, datatype: wire.datatype, shape: wire.shape });
+      response.raw_output_contents.push(wire.raw);
+      bytesOut += wire.raw.byteLength;
+    }
+    slot.usage.request({ ok: true, fp32Flops: charge.fp32, fp16Flops: charge.fp16, throttledMs, bytesIn, bytesOut });
+    return response;
+  } catch (err) {
+    slot.usage.request({ ok: false, throttledMs, bytesIn });
+    throw err;
   }
-  const results = await model.run(feeds, outputs);
-  const response: ModelInferResponse = {
-    model_name: model.name,
-    model_version: '1',
-    id: request.id ?? '',
-    outputs: [],
-    raw_output_contents: [],
-  };
-  for (const name of outputs) {
-    const tensor = results[name] as Tensor;
-    const wire = encodeTensor(tensor);
-    response.outputs.push({ name, datatype: wire.datatype, shape: wire.shape });
-    response.raw_output_contents.push(wire.raw);
-  }
-  return response;
 }

@@ -41,6 +41,8 @@ export class LoadedModel {
   #last: FlopCountMessage | null = null;
   #declared: FlopCountMessage | null = null;
   #flopsNote = '';
+  /** Slot memory the model holds: weights and working memory (set by the slot at load). */
+  memoryBytes = 0;
 
   /**
    * `counter` counts the model's FLOPs, or is the reason it cannot (the model still runs;

@@ -2,7 +2,7 @@
 // eais-accelerator: the daemon's command line; flags → config → serve until SIGTERM/SIGINT.
 
 import { HELP, parseCommand, type ParsedCommand } from './config.js';
-import { daemonVersion } from './daemon.js';
+import { daemonVersion, StartError } from './daemon.js';
 import { createLogger } from './logger.js';
 import { startAccelerator } from './server.js';
 
@@ -28,6 +28,11 @@ async function main(): Promise<number> {
   try {
     running = await startAccelerator(config, log);
   } catch (err) {
+    if (err instanceof StartError) {
+      log.fatal(`cannot start: ${err.message}`);
+      process.stderr.write(`eais-accelerator: ${err.message}\n`);
+      return 2;
+    }
     const code = (err as NodeJS.ErrnoException).code;
     const hint = /address already in use|EADDRINUSE/i.test(String((err as Error).message)) || code === 'EADDRINUSE'
       ? `; is another daemon on ${config.host}:${config.port}? pick another --port`

@@ -9,6 +9,7 @@ import {
   type AttachResponse,
   type DescribeResponse,
   type DetachResponse,
+  type GetUsageResponse,
   type HeartbeatResponse,
   type LoadModelRequest,
   type LoadModelResponse,
@@ -59,7 +60,7 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
     }),
 
     UploadModel: edge.clientStreaming<UploadModelRequest, UploadModelResponse>('UploadModel', async (call, context) => {
-      daemon.authenticate(context);
+      const { slot } = daemon.authenticate(context);
       const messages = call[Symbol.asyncIterator]() as AsyncIterator<UploadModelRequest>;
       const first = await messages.next();
       const header = first.done === true ? undefined : first.value.header;
@@ -71,6 +72,7 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
         { sha256: header.sha256, sizeBytes: header.size_bytes, format: header.format },
         uploadChunks(messages),
       );
+      slot.usage.received(result.model.sizeBytes);
       context.log.info(
         { sha256: result.model.sha256, bytes: result.model.sizeBytes, alreadyStored: result.alreadyStored, ms: performance.now() - started },
         'model uploaded',
@@ -109,6 +111,11 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
     Describe: edge.unary<unknown, DescribeResponse>('Describe', async (_request, context) => {
       const withToken = metadataString(context.metadata, MD.authorization) !== undefined;
       return daemon.describe(withToken ? daemon.authenticate(context) : undefined);
+    }),
+
+    GetUsage: edge.unary<unknown, GetUsageResponse>('GetUsage', async (_request, context) => {
+      const withToken = metadataString(context.metadata, MD.authorization) !== undefined;
+      return { slots: daemon.usage(withToken ? daemon.authenticate(context) : undefined), at_ms: Date.now() };
     }),
   };
 }

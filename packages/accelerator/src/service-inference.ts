@@ -67,7 +67,7 @@ function streamInfer(daemon: Daemon, edge: CallEdge) {
       const work = async (): Promise<ModelStreamInferResponse> => {
         const { slot } = daemon.authenticate(context);
         slot.assertServing();
-        return { error_message: '', infer_response: await infer(slot, request, context.deadlineMs) };
+        return { error_message: '', infer_response: await infer(slot, request, context.deadlineMs, context.signal) };
       };
       work()
         .catch((err: unknown) => {
@@ -124,7 +124,7 @@ export function inferenceService(daemon: Daemon, edge: CallEdge): UntypedService
     ModelInfer: edge.unary<ModelInferRequest, ModelInferResponse>('ModelInfer', async (request, context) => {
       const { slot } = daemon.authenticate(context);
       slot.assertServing();
-      return infer(slot, request, context.deadlineMs);
+      return infer(slot, request, context.deadlineMs, context.signal);
     }),
     ModelStreamInfer: streamInfer(daemon, edge),
   };

@@ -1,20 +1,57 @@
-// A slot (one EAIS instance): spec, region, lifecycle, its own models and their memory.
+// A slot (one EAIS instance): spec, region, lifecycle, quota, usage, and its own models.
 
 import { createError, formatBytes, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import type { EngineRegistry } from './engine-registry.js';
-import { loadFlopCounter } from './flops.js';
+import { declaredShapes, loadFlopCounter, type FlopCounter } from './flops.js';
 import { LoadedModel } from './loaded-model.js';
 import type { StoredModel } from './model-store.js';
+import { SlotQuota } from './quota.js';
+import { SlotUsage, type UsageTotals } from './usage.js';
+
+/** A new slot id: `eais-` and 16 hex digits. */
+export function newSlotId(): string {
+  return `eais-${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * Working memory an engine needs beside the weights: the activations of one inference at
+ * the declared shapes (a free batch counted as 1) when the graph says, else a quarter of the
+ * weights.
+ */
+function workingMemory(counter: FlopCounter | string, weights: number): { bytes: number; how: string } {
+  if (typeof counter !== 'string') {
+    const shapes = declaredShapes(counter, (_input, axis) => (axis === 0 ? 1 : undefined));
+    if (shapes !== undefined) {
+      try {
+        return { bytes: counter.count(shapes).activationBytes, how: 'activations at the declared shape' };
+      } catch {
+        // Fall through to the estimate.
+      }
+    }
+  }
+  return { bytes: Math.ceil(weights / 4), how: 'estimated as a quarter of the weights' };
+}
+
+/** Options of a slot. */
+export interface SlotOptions {
+  readonly id?: string | undefined;
+  /** Seconds of quota each bucket holds. */
+  readonly burstSeconds?: number | undefined;
+  /** Usage totals of an earlier run of this slot. */
+  readonly usage?: UsageTotals | undefined;
+}
 
 /**
  * One slot of the daemon's device. Models are per slot: a slot never sees another slot's
- * models. Memory is the sum of the loaded (and loading) models' weights, at most the
- * spec's memory.
+ * models. Its memory holds the loaded (and loading) models' weights plus their engines'
+ * working memory, at most the spec's memory.
  */
 export class Slot {
   readonly id: string;
   readonly lifecycle = new Lifecycle();
+  readonly quota: SlotQuota;
+  readonly usage: SlotUsage;
   readonly #models = new Map<string, LoadedModel>();
   readonly #loading = new Set<string>();
   #memoryBytes = 0;
@@ -23,16 +60,19 @@ export class Slot {
     readonly spec: SlotSpec,
     readonly region: string,
     readonly zone: string,
-    id?: string,
+    options: SlotOptions = {},
   ) {
-    this.id = id ?? `eais-${randomBytes(8).toString('hex')}`;
+    this.id = options.id ?? newSlotId();
+    this.quota = new SlotQuota(this.id, spec, options.burstSeconds ?? 1);
+    this.usage = new SlotUsage(options.usage, this.lifecycle.state);
+    this.lifecycle.onTransition((_from, to, at) => this.usage.transition(to, at));
   }
 
   get state(): SlotState {
     return this.lifecycle.state;
   }
 
-  /** Bytes of the models loaded or being loaded. */
+  /** Bytes of the models loaded or being loaded: weights and working memory. */
   get memoryUsedBytes(): number {
     return this.#memoryBytes;
   }
@@ -61,10 +101,20 @@ export class Slot {
     return model;
   }
 
+  #refuse(name: string, weights: number, working: { bytes: number; how: string }, measured: boolean): Error {
+    const capacity = this.spec.memoryBytes;
+    return createError(
+      'SLOT_MEMORY_EXCEEDED',
+      `model "${name}" needs ${formatBytes(weights + working.bytes)} (${formatBytes(weights)} of weights${measured ? ' as the engine holds them' : ''} + ${formatBytes(working.bytes)} working memory, ${working.how}) but slot ${this.id} (${this.spec.name}, ${formatBytes(capacity)}) has ${formatBytes(Math.max(0, capacity - this.#memoryBytes))} free (${formatBytes(this.#memoryBytes)} in use); unload a model or use a larger slot`,
+      { slotId: this.id },
+    );
+  }
+
   /**
    * Loads a stored model under `name`. Loading the same bytes under the same name again
    * returns the loaded model. ALREADY_EXISTS (MODEL_NAME_TAKEN) for other bytes under that
-   * name; RESOURCE_EXHAUSTED (SLOT_MEMORY_EXCEEDED) when the weights do not fit.
+   * name; RESOURCE_EXHAUSTED (SLOT_MEMORY_EXCEEDED) when weights and working memory do
+   * not fit, checked before the load and again with what the engine really holds.
    */
   async load(name: string, stored: StoredModel, registry: EngineRegistry, only?: readonly string[]): Promise<LoadedModel> {
     this.assertServing();
@@ -75,24 +125,34 @@ export class Slot {
         slotId: this.id,
       });
     }
-    const weights = stored.weightsBytes;
-    const capacity = this.spec.memoryBytes;
-    if (this.#memoryBytes + weights > capacity) {
-      throw createError(
-        'SLOT_MEMORY_EXCEEDED',
-        `model "${name}" needs ${formatBytes(weights)} but slot ${this.id} (${this.spec.name}, ${formatBytes(capacity)}) has ${formatBytes(capacity - this.#memoryBytes)} free (${formatBytes(this.#memoryBytes)} in use); unload a model or use a larger slot`,
-        { slotId: this.id },
-      );
-    }
-    this.#memoryBytes += weights;
     this.#loading.add(name);
+    let reserved = 0;
     try {
+      const counter = await loadFlopCounter(stored.format, stored.path).catch((err: unknown) => (err as Error).message);
+      const working = workingMemory(counter, stored.weightsBytes);
+      const needed = stored.weightsBytes + working.bytes;
+      if (this.#memoryBytes + needed > this.spec.memoryBytes) throw this.#refuse(name, stored.weightsBytes, working, false);
+      reserved = needed;
+      this.#memoryBytes += reserved;
       const loaded = await registry.load(
         { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes },
         { only },
       );
-      const counter = await loadFlopCounter(stored.format, stored.path).catch((err: unknown) => (err as Error).message);
       const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter);
+      // TF.js holds quantized weights dequantized: check again with what the engine holds.
+      const held = await loaded.model.memory().catch(() => undefined);
+      const weights = Math.max(stored.weightsBytes, held?.tensorBytes ?? 0);
+      if (weights + working.bytes > reserved) {
+        this.#memoryBytes -= reserved;
+        reserved = 0;
+        if (this.#memoryBytes + weights + working.bytes > this.spec.memoryBytes) {
+          await model.close();
+          throw this.#refuse(name, weights, working, true);
+        }
+        reserved = weights + working.bytes;
+        this.#memoryBytes += reserved;
+      }
+      model.memoryBytes = reserved;
       if (this.state !== 'InUse') {
         await model.close();
         this.assertServing();
@@ -100,7 +160,7 @@ export class Slot {
       this.#models.set(name, model);
       return model;
     } catch (err) {
-      this.#memoryBytes -= weights;
+      this.#memoryBytes -= reserved;
       throw err;
     } finally {
       this.#loading.delete(name);
@@ -114,7 +174,7 @@ export class Slot {
     try {
       await model.close();
     } finally {
-      this.#memoryBytes -= model.weightsBytes;
+      this.#memoryBytes -= model.memoryBytes;
     }
   }
 
@@ -123,8 +183,9 @@ export class Slot {
     await Promise.all([...this.#models.keys()].map((name) => this.unload(name)));
   }
 
-  /** The slot as Describe and Attach report it. */
+  /** The slot as Describe and Attach report it, with its quota's use of the last minute. */
   toMessage(bound: boolean): SlotMessage {
+    const utilisation = this.quota.utilisation();
     return {
       id: this.id,
       spec: {
@@ -140,6 +201,9 @@ export class Slot {
       bound,
       memory_used_bytes: this.#memoryBytes,
       model_count: this.#models.size,
+      fp32_utilisation_pct: utilisation.fp32,
+      fp16_utilisation_pct: utilisation.fp16,
+      queued_requests: this.quota.queued,
     };
   }
 }

@@ -8,6 +8,7 @@ import {
   UnauthenticatedError,
   type AttachResponse,
   type DescribeResponse,
+  type GetUsageResponse,
   type LoadModelResponse,
   type ModelInferResponse,
 } from '@eais/shared';
@@ -19,6 +20,7 @@ import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
 import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
 import { modelPayload, writeUpload, type ModelPayload } from './upload.js';
+import { slotUsage, type SlotUsage } from './usage.js';
 
 const CALL_DEADLINE_MS = 60_000;
 const LOAD_DEADLINE_MS = 600_000;
@@ -236,6 +238,13 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   async describe(options: CallOptions = {}): Promise<Description> {
     const response = await this.#unary<DescribeResponse>(this.#connection.control, 'Describe', {}, options);
     return description(this.endpoint, response);
+  }
+
+  async usage(options: CallOptions = {}): Promise<SlotUsage> {
+    const response = await this.#unary<GetUsageResponse>(this.#connection.control, 'GetUsage', {}, options);
+    const own = response.slots.find((s) => s.slot_id === this.slot.id);
+    if (own === undefined) throw createError('INTERNAL', `the daemon reported no usage for slot ${this.slot.id}`);
+    return slotUsage(own);
   }
 
   /** Closes the connection but leaves the bind on the daemon (the CLI's saved bind). */

@@ -6,6 +6,7 @@ import type { CallOptions } from './client.js';
 import type { Description, ModelInfo, SlotInfo } from './describe.js';
 import type { ClientIdentity } from './instance.js';
 import type { Feeds, OutputTensor } from './tensors.js';
+import type { SlotUsage } from './usage.js';
 
 /** A pino-compatible logger; the agent is silent without one. */
 export interface AgentLogger {
@@ -77,6 +78,8 @@ export interface Accelerator {
   loadModel(source: string | Uint8Array, options?: LoadModelOptions): Promise<RemoteModel>;
   /** The daemon's slots and engines, and this slot's models. */
   describe(options?: CallOptions): Promise<Description>;
+  /** This slot's usage: billable time, requests, FLOPs, throttled time, bytes, memory. */
+  usage(options?: CallOptions): Promise<SlotUsage>;
   /** Unbinds the slot (its models are unloaded) and stops heartbeats. Idempotent. */
   detach(options?: CallOptions): Promise<void>;
 }

@@ -9,6 +9,9 @@ import { defaultBindFile, readBind, removeBind, writeBind } from './cli-bind-fil
 import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.js';
 import { defaultEndpoint } from './client.js';
 import { describe, type Description } from './describe.js';
+import { needFrom, plan, planText } from './cli-plan.js';
+import { usageText } from './cli-usage.js';
+import { usage } from './usage.js';
 
 const HELP = `eais: use a remote eais accelerator from the command line
 
@@ -16,6 +19,9 @@ Usage:
   eais describe                 the daemon's slots and engines (and your models, when attached)
   eais attach                   bind this host to a slot; the bind is saved for later commands
   eais detach                   end the saved bind
+  eais usage                    usage and billing meter: your slot when attached, else every slot
+  eais plan --vcpu <n> --memory <GiB> [--gpus <n>] [--fp32-tflops <t>] [--fp16-tflops <t>] [--gpu-memory <GB>]
+                                GPU instances for a need, against a CPU instance + an EAIS slot
   eais infer <model> --input <name>=<file.npy|file.json> [--input …]
                                 run a model (an .onnx file, or a TF.js / SavedModel folder) once;
                                 uses the saved bind, or attaches just for this run
@@ -49,6 +55,12 @@ const OPTIONS = {
   'output-dir': { type: 'string' },
   name: { type: 'string' },
   deadline: { type: 'string' },
+  vcpu: { type: 'string' },
+  memory: { type: 'string' },
+  gpus: { type: 'string' },
+  'fp32-tflops': { type: 'string' },
+  'fp16-tflops': { type: 'string' },
+  'gpu-memory': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -67,6 +79,7 @@ function describeText(d: Description): string {
   for (const s of d.slots) {
     lines.push(
       `  ${s.id}  ${s.spec.name}  ${s.spec.fp32Tflops} TFLOPS FP32, ${s.spec.fp16Tflops} TFLOPS FP16, ${formatBytes(s.spec.memoryBytes)}  ${s.state}${s.bound ? ' (bound)' : ''}  ${formatBytes(s.memoryUsedBytes)} used`,
+      `    quota used over the last minute: FP32 ${s.fp32UtilisationPct.toFixed(1)}%, FP16 ${s.fp16UtilisationPct.toFixed(1)}%; ${s.queuedRequests} request(s) waiting`,
     );
   }
   lines.push('', 'engines:');
@@ -143,6 +156,18 @@ async function runDetach(values: Values): Promise<void> {
   print(values.json === true, { detached: state.slot.id, endpoint }, `detached slot ${state.slot.id} on ${endpoint}\n`);
 }
 
+async function runUsage(values: Values): Promise<void> {
+  const { state, endpoint } = await savedBind(values);
+  const rows = await usage({ endpoint, token: state?.token });
+  print(values.json === true, rows, usageText(rows));
+}
+
+async function runPlan(values: Values): Promise<void> {
+  const { vcpu, memory, gpus } = values;
+  const result = plan(needFrom({ vcpu, memory, gpus, 'fp32-tflops': values['fp32-tflops'], 'fp16-tflops': values['fp16-tflops'], 'gpu-memory': values['gpu-memory'] }));
+  print(values.json === true, result, planText(result));
+}
+
 async function runInfer(values: Values, positionals: string[]): Promise<void> {
   const modelPath = positionals[1];
   if (modelPath === undefined) throw new UsageError('infer needs a model: eais infer <model.onnx | model folder> --input name=file.npy');
@@ -195,6 +220,8 @@ async function main(argv: string[]): Promise<number> {
     attach: () => runAttach(values),
     detach: () => runDetach(values),
     infer: () => runInfer(values, positionals),
+    usage: () => runUsage(values),
+    plan: () => runPlan(values),
   };
   const run = commands[command];
   if (run === undefined) {

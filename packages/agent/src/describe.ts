@@ -25,6 +25,12 @@ export interface SlotInfo {
   readonly bound: boolean;
   readonly memoryUsedBytes: number;
   readonly modelCount: number;
+  /** Share of the spec's FP32 rate charged over the last minute, percent. */
+  readonly fp32UtilisationPct: number;
+  /** Share of the spec's FP16 rate charged over the last minute, percent. */
+  readonly fp16UtilisationPct: number;
+  /** Requests waiting for quota now. */
+  readonly queuedRequests: number;
 }
 
 /** An engine of the daemon and whether it can run on the daemon's host. */
@@ -114,6 +120,9 @@ export function slotInfo(m: SlotMessage): SlotInfo {
     bound: m.bound,
     memoryUsedBytes: m.memory_used_bytes,
     modelCount: m.model_count,
+    fp32UtilisationPct: m.fp32_utilisation_pct,
+    fp16UtilisationPct: m.fp16_utilisation_pct,
+    queuedRequests: m.queued_requests,
   };
 }
 

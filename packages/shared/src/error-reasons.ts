@@ -78,6 +78,10 @@ export const REASONS = {
     summary: "Loading the model would exceed the slot's memory.",
   },
   MODEL_TOO_LARGE: { code: status.RESOURCE_EXHAUSTED, summary: "The upload exceeds the daemon's model size limit." },
+  QUOTA_DEADLINE: {
+    code: status.RESOURCE_EXHAUSTED,
+    summary: "The slot's FLOP quota could not start the request before its deadline; the message says how long it would have waited.",
+  },
   DEADLINE_EXCEEDED: { code: status.DEADLINE_EXCEEDED, summary: "The call did not finish before its deadline." },
   UNAVAILABLE: { code: status.UNAVAILABLE, summary: 'The daemon could not be reached.' },
   SHUTTING_DOWN: { code: status.UNAVAILABLE, summary: 'The daemon is shutting down and takes no new work.' },

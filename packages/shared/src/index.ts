@@ -26,6 +26,8 @@ export type { Reason, ReasonEntry } from './error-reasons.js';
 export { DEFAULT_SLOT_SPEC, EAIS_TYPES, parseSlotSpec } from './catalog-spec.js';
 export type { SlotSpec } from './catalog-spec.js';
 export { DEFAULT_REGION, REGIONS, findRegion } from './catalog-region.js';
+export { CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, GPU_MODELS, findInstanceType, gpuTotals } from './catalog-instance.js';
+export type { GpuModel, InstanceType } from './catalog-instance.js';
 export type { Region } from './catalog-region.js';
 export { BILLABLE, IllegalTransitionError, Lifecycle, SLOT_STATES, TRANSITIONS, canTransition } from './lifecycle.js';
 export type { SlotState, TransitionListener } from './lifecycle.js';

@@ -93,6 +93,9 @@ export interface SlotMessage {
   bound: boolean;
   memory_used_bytes: number;
   model_count: number;
+  fp32_utilisation_pct: number;
+  fp16_utilisation_pct: number;
+  queued_requests: number;
 }
 
 export interface AttachResponse {
@@ -199,4 +202,27 @@ export interface DescribeResponse {
   engines: EngineMessage[];
   bound_slot_id: string;
   models: ModelMessage[];
+}
+
+export interface SlotUsageMessage {
+  slot_id: string;
+  spec: string;
+  state: string;
+  billable_seconds: number;
+  state_seconds: Record<string, number>;
+  requests_ok: number;
+  requests_failed: number;
+  fp32_flops: number;
+  fp16_flops: number;
+  throttled_seconds: number;
+  bytes_in: number;
+  bytes_out: number;
+  memory_bytes: number;
+  fp32_utilisation_pct: number;
+  fp16_utilisation_pct: number;
+}
+
+export interface GetUsageResponse {
+  slots: SlotUsageMessage[];
+  at_ms: number;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findRegion, REGIONS } from '../src/catalog-region.js';
 import { EAIS_TYPES, parseSlotSpec } from '../src/catalog-spec.js';
+import { CPU_INSTANCE_TYPES, findInstanceType, GPU_INSTANCE_TYPES, gpuTotals } from '../src/catalog-instance.js';
 import { formatBytes, parseBytes, parseDuration } from '../src/config-parse.js';
 
 const GIB = 1024 ** 3;
@@ -25,6 +26,29 @@ describe('spec catalog', () => {
     expect(() => parseSlotSpec('custom:fp32=1')).toThrow(/mem=<GiB> are required/);
     expect(() => parseSlotSpec('custom:fp32=1,mem=1,gpu=2')).toThrow(/"gpu=2"/);
     expect(() => parseSlotSpec('custom:fp32=-1,mem=1')).toThrow(/positive/);
+  });
+});
+
+describe('GPU instance catalog', () => {
+  it('should hold rows as the product tables publish them', () => {
+    expect(findInstanceType('ecs.gn6i-c24g1.12xlarge')).toMatchObject({ vcpus: 48, memoryGib: 186, gpu: 'T4', gpuCount: 2, gpuMemoryGb: 16, bandwidthGbits: 15 });
+    expect(findInstanceType('ecs.gn6v-c8g1.8xlarge')).toMatchObject({ vcpus: 32, memoryGib: 128, gpu: 'V100_16', gpuCount: 4, gpuMemoryGb: 16, bandwidthGbits: 10, pps: 2_000_000 });
+    expect(findInstanceType('ecs.gn6e-c12g1.12xlarge')).toMatchObject({ vcpus: 48, memoryGib: 368, gpu: 'V100_32', gpuCount: 4, gpuMemoryGb: 32 });
+    expect(findInstanceType('ecs.gn7-c12g1.3xlarge')).toMatchObject({ vcpus: 12, memoryGib: 94, gpu: 'A100', gpuCount: 1, gpuMemoryGb: 40, pps: 2_500_000 });
+    expect(findInstanceType('ecs.vgn6i-m4.xlarge')).toMatchObject({ vcpus: 4, memoryGib: 23, gpu: 'T4', gpuCount: 0.25 });
+    expect(findInstanceType('ecs.vgn5i-m1.large')).toMatchObject({ vcpus: 2, memoryGib: 6, gpu: 'P4', gpuCount: 0.125, gpuMemoryGb: 8, bandwidthGbits: 1, pps: 300_000 });
+    expect(findInstanceType('ecs.gn5-c8g1.14xlarge')).toMatchObject({ vcpus: 54, memoryGib: 480, gpu: 'P100', gpuCount: 8, bandwidthGbits: 25 });
+    expect(findInstanceType('ecs.gn5i-c2g1.large')).toMatchObject({ vcpus: 2, memoryGib: 8, gpu: 'P4', gpuCount: 1, pps: 100_000 });
+    expect(findInstanceType('ecs.r6.6xlarge')).toMatchObject({ vcpus: 24, memoryGib: 192 });
+  });
+
+  it('should cover every family with unique names, and sum GPU throughput and memory', () => {
+    const families = new Set(GPU_INSTANCE_TYPES.map((t) => t.family));
+    expect([...families]).toEqual(['gn7', 'vgn6i', 'gn6i', 'gn6e', 'gn6v', 'vgn5i', 'gn5', 'gn5i']);
+    const names = [...GPU_INSTANCE_TYPES, ...CPU_INSTANCE_TYPES].map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(GPU_INSTANCE_TYPES).toHaveLength(39);
+    expect(gpuTotals(findInstanceType('ecs.vgn6i-m8.2xlarge')!)).toEqual({ fp32Tflops: 4.05, fp16Tflops: 32.5, gpuMemoryGb: 8 });
   });
 });
 
