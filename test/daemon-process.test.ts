@@ -108,7 +108,7 @@ describe('eais-accelerator process', () => {
 
   it('should let in-flight calls finish on SIGTERM, then exit 0', async () => {
     const daemon = await startDaemon({ args: ['--log-level', 'debug'] });
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm' });
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm', transport: 'grpc' });
     const det = await accelerator.loadModel(DET_MODEL);
     // An upload that is still sending when the signal comes, and an inference.
     const token = (accelerator as unknown as { state: { token: string } }).state.token;
@@ -132,6 +132,18 @@ describe('eais-accelerator process', () => {
     const err = await accelerator.describe().catch((e: unknown) => e as Error);
     expect(err).toMatchObject({ name: 'UnavailableError', reason: 'UNAVAILABLE' });
     expect((err as Error).message).toMatch(/cannot reach the eais accelerator daemon at 127.0.0.1:\d+.*npm start/);
+  });
+
+  it('should let an inference on the data channel finish on SIGTERM, then exit 0', async () => {
+    const daemon = await startDaemon({ args: ['--log-level', 'debug'] });
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm-channel', transport: 'channel' });
+    expect(accelerator.transport).toBe('channel');
+    const det = await accelerator.loadModel(DET_MODEL);
+    const running = det.run({ x: { dtype: 'float32', dims: [1, 3, 960, 960], data: randomFloats(3 * 960 * 960) } });
+    await daemon.waitForLog((l) => l.msg === 'data-channel request started');
+    const exit = daemon.stop('SIGTERM');
+    expect((await running)['sigmoid_0.tmp_0']?.dims).toEqual([1, 1, 960, 960]);
+    expect(await exit).toBe(0);
   });
 
   it('should answer calls still running after --shutdown-grace with UNAVAILABLE, then exit 0', async () => {

@@ -51,6 +51,7 @@ export class BindTable {
   readonly #byInstance = new Map<string, Entry>();
   readonly #byToken = new Map<string, Entry>();
   readonly #revoked = new Map<string, Revocation>();
+  readonly #detachListeners: ((bind: Bind) => void)[] = [];
 
   constructor(
     private readonly slots: readonly Slot[],
@@ -58,6 +59,11 @@ export class BindTable {
     private readonly leases: LeaseLimits,
     private readonly log: Logger,
   ) {}
+
+  /** Registers a listener called when a bind ends (detach, lease expiry, shutdown). */
+  onDetach(listener: (bind: Bind) => void): void {
+    this.#detachListeners.push(listener);
+  }
 
   /** Whether a slot has a bind. */
   isBound(slot: Slot): boolean {
@@ -189,6 +195,7 @@ export class BindTable {
       const oldest = this.#revoked.keys().next().value;
       if (oldest !== undefined) this.#revoked.delete(oldest);
     }
+    for (const listener of this.#detachListeners) listener(entry);
     const { slot } = entry;
     slot.lifecycle.transition('Detaching');
     try {

@@ -44,6 +44,12 @@ export interface DaemonConfig {
   readonly burstSeconds: number;
   /** Memory the slots must fit in together; undefined: the GPU's, or unchecked without one. */
   readonly deviceMemoryBytes: number | undefined;
+  /** Data-channel port (0: any free one); undefined: no data channel. */
+  readonly dataChannelPort: number | undefined;
+  /** Dynamic batching by default: on, off, or auto (on for GPU engines, off on CPUs). */
+  readonly batching: 'auto' | 'on' | 'off';
+  readonly maxBatch: number;
+  readonly batchDelayMs: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -73,6 +79,10 @@ Options (each also read from the environment variable shown; flags win):
   --threads <n>            threads per inference; 0 = auto  EAIS_THREADS        [0]
   --burst <duration>       quota a slot may spend at once   EAIS_BURST          [1s]
   --device-memory <size>   memory all slots must fit in     EAIS_DEVICE_MEMORY  [the GPU's; unchecked on CPU hosts]
+  --data-channel <port|off> tensors on a plain socket beside gRPC  EAIS_DATA_CHANNEL [0: any free port]
+  --batching <auto|on|off> dynamic batching by default    EAIS_BATCHING       [auto: on for GPUs]
+  --max-batch <n>          rows merged into one engine call EAIS_MAX_BATCH      [8]
+  --batch-delay <duration> longest wait for a batch        EAIS_BATCH_DELAY    [2ms]
   --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
                            (${ENGINES.map((e) => e.name).join(', ')})
   --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
@@ -100,6 +110,15 @@ function engineList(text: string | undefined): string[] | undefined {
     throw new Error(`--engine: "${text}" must name engines among ${known.join(', ')}`);
   }
   return names;
+}
+
+function batchingMode(text: string): 'auto' | 'on' | 'off' {
+  if (text !== 'auto' && text !== 'on' && text !== 'off') throw new Error(`--batching: "${text}" is not auto, on or off`);
+  return text;
+}
+
+function dataChannel(text: string): number | undefined {
+  return text === 'off' ? undefined : whole(text, '--data-channel', 0, 65535);
 }
 
 function positiveSeconds(text: string, what: string): number {
@@ -143,6 +162,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       engine: { type: 'string' },
       burst: { type: 'string' },
       'device-memory': { type: 'string' },
+      'data-channel': { type: 'string' },
+      batching: { type: 'string' },
+      'max-batch': { type: 'string' },
+      'batch-delay': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -205,6 +228,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     engines: engineList(pick(values.engine, 'EAIS_ENGINE')),
     burstSeconds: positiveSeconds(pick(values.burst, 'EAIS_BURST') ?? '1s', '--burst'),
     deviceMemoryBytes: optionalBytes(pick(values['device-memory'], 'EAIS_DEVICE_MEMORY'), '--device-memory'),
+    dataChannelPort: dataChannel(pick(values['data-channel'], 'EAIS_DATA_CHANNEL') ?? '0'),
+    batching: batchingMode(pick(values.batching, 'EAIS_BATCHING') ?? 'auto'),
+    maxBatch: whole(pick(values['max-batch'], 'EAIS_MAX_BATCH') ?? '8', '--max-batch', 1, 4096),
+    batchDelayMs: parseDuration(pick(values['batch-delay'], 'EAIS_BATCH_DELAY') ?? '2ms', '--batch-delay'),
   };
   return { kind: 'run', config };
 }

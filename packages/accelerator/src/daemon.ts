@@ -9,6 +9,7 @@ import { ENGINES } from './engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engine-registry.js';
 import { threadedEngine } from './engine-thread.js';
 import type { CallContext } from './handler.js';
+import type { DataChannelServer } from './data-channel.js';
 import { deviceMemory, slotsDoNotFit } from './device.js';
 import { ModelStore } from './model-store.js';
 import { newSlotId, Slot } from './slot.js';
@@ -49,6 +50,8 @@ export class Daemon {
   #engines: EngineStatus[] = [];
   #ready = false;
   #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
+  /** The data channel, when it is on (set by the server at start). */
+  dataChannel: DataChannelServer | undefined;
   #flush: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -206,6 +209,7 @@ export class Daemon {
       })),
       bound_slot_id: bind?.slot.id ?? '',
       models: await Promise.all((bind?.slot.models ?? []).map((m) => m.describe())),
+      data_channel_port: this.dataChannel?.port ?? 0,
     };
   }
 

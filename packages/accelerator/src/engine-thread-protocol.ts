@@ -65,17 +65,29 @@ export function errorFrom(message: ErrorMessage): Error {
   return new Error(message.message);
 }
 
+const TRANSFERABLE = new WeakSet<ArrayBufferLike>();
+
 /**
- * A tensor whose data owns its whole buffer, so the buffer can be transferred; views into
- * a larger buffer (a gRPC message, an engine's arena) are copied once.
+ * Marks a buffer the request owns outright (a data-channel frame): tensors viewing it may
+ * move to an engine thread with the buffer, without a copy.
+ */
+export function markTransferable(buffer: ArrayBufferLike): void {
+  TRANSFERABLE.add(buffer);
+}
+
+/**
+ * A tensor whose buffer may be transferred: the tensor itself when it owns its whole
+ * buffer or its buffer is marked transferable, else one copy (views into memory others
+ * hold, such as a gRPC message or an engine's arena).
  */
 export function ownTensor(tensor: Tensor): Tensor {
   const { data } = tensor;
-  const owns = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  if (!(data.buffer instanceof ArrayBuffer)) return { ...tensor, data: data.slice() };
+  const owns = (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) || TRANSFERABLE.has(data.buffer);
   return owns ? tensor : { ...tensor, data: data.slice() };
 }
 
-/** The buffers of tensors, for postMessage's transfer list. */
+/** The distinct buffers of tensors, for postMessage's transfer list. */
 export function transferList(tensors: readonly WireTensorMessage[]): ArrayBuffer[] {
-  return tensors.map((t) => t.tensor.data.buffer as ArrayBuffer);
+  return [...new Set(tensors.map((t) => t.tensor.data.buffer as ArrayBuffer))];
 }

@@ -8,6 +8,7 @@ import {
   type ModelInferResponse,
   type Tensor,
 } from '@eais/shared';
+import type { LoadedModel } from './loaded-model.js';
 import type { Slot } from './slot.js';
 
 /** Decodes the request's inputs. INVALID_ARGUMENT for every malformed tensor, naming it. */
@@ -42,9 +43,11 @@ export function decodeInputs(request: ModelInferRequest): Record<string, Tensor>
 export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: number, signal?: AbortSignal): Promise<ModelInferResponse> {
   const bytesIn = request.raw_input_contents.reduce((sum, raw) => sum + raw.byteLength, 0);
   let throttledMs = 0;
+  let model: LoadedModel | undefined;
+  let computeMs = 0;
   try {
     if (request.model_name === '') throw createError('BAD_REQUEST', 'model_name is empty; name a model loaded on your slot');
-    const model = slot.model(request.model_name);
+    model = slot.model(request.model_name);
     const feeds = decodeInputs(request);
     const outputs = model.check(
       feeds,
@@ -56,7 +59,9 @@ export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: 
     if (Date.now() >= deadlineMs) {
       throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
     }
-    const results = await model.run(feeds, outputs);
+    const started = performance.now();
+    const results = await model.run(feeds, outputs, deadlineMs);
+    computeMs = performance.now() - started;
     const response: ModelInferResponse = {
       model_name: model.name,
       model_version: '1',
@@ -73,9 +78,11 @@ export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: 
       bytesOut += wire.raw.byteLength;
     }
     slot.usage.request({ ok: true, fp32Flops: charge.fp32, fp16Flops: charge.fp16, throttledMs, bytesIn, bytesOut });
+    model.record(true, throttledMs, computeMs);
     return response;
   } catch (err) {
     slot.usage.request({ ok: false, throttledMs, bytesIn });
+    model?.record(false, throttledMs, computeMs);
     throw err;
   }
 }

@@ -3,6 +3,7 @@
 import { createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
 import type { EngineModel, SkippedEngine, TensorSpec } from './engine.js';
 import { declaredShapes, type FlopCount, type FlopCounter } from './flops.js';
+import { Batcher, type BatchPolicy } from './model-batcher.js';
 import type { StoredModel } from './model-store.js';
 
 function wireType(spec: TensorSpec): string {
@@ -43,6 +44,8 @@ export class LoadedModel {
   #flopsNote = '';
   /** Slot memory the model holds: weights and working memory (set by the slot at load). */
   memoryBytes = 0;
+  readonly #batcher: Batcher | undefined;
+  readonly #stats = { success: 0, failure: 0, queueMs: 0, computeMs: 0, runs: 0 };
 
   /**
    * `counter` counts the model's FLOPs, or is the reason it cannot (the model still runs;
@@ -55,7 +58,9 @@ export class LoadedModel {
     readonly engineModel: EngineModel,
     readonly skipped: readonly SkippedEngine[],
     readonly counter: FlopCounter | string,
+    batching?: BatchPolicy,
   ) {
+    this.#batcher = batching === undefined ? undefined : new Batcher(batching, (feeds, outputs) => this.engineModel.run(feeds, outputs));
     if (typeof counter === 'string') {
       this.#flopsNote = `FLOPs are not counted for this model: ${counter}`;
       return;
@@ -152,11 +157,30 @@ export class LoadedModel {
     return [...requested];
   }
 
-  /** Runs checked feeds. FAILED_PRECONDITION (MODEL_NOT_FOUND) once the model is closing. */
-  async run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]): Promise<Record<string, Tensor>> {
+  /** Whether requests can be merged along dimension 0: every input and output is batch-major. */
+  static batchable(model: EngineModel): boolean {
+    const free = (spec: TensorSpec): boolean => spec.shape.length > 0 && typeof spec.shape[0] !== 'number';
+    return model.inputs.every(free) && model.outputs.every(free);
+  }
+
+  /** Records a finished request for the model's statistics. */
+  record(ok: boolean, queueMs: number, computeMs: number): void {
+    if (ok) this.#stats.success += 1;
+    else this.#stats.failure += 1;
+    this.#stats.queueMs += queueMs;
+    this.#stats.computeMs += computeMs;
+  }
+
+  /**
+   * Runs checked feeds, merged with others when the model batches (the deadline is the
+   * request's, Unix ms). FAILED_PRECONDITION (MODEL_NOT_FOUND) once the model is closing.
+   */
+  async run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], deadlineMs = Number.POSITIVE_INFINITY): Promise<Record<string, Tensor>> {
     if (this.#closed) throw createError('MODEL_NOT_FOUND', `model "${this.name}" was unloaded; load it again`);
     this.#inflight += 1;
     try {
+      if (this.#batcher !== undefined) return await this.#batcher.submit(feeds, outputs, deadlineMs);
+      this.#stats.runs += 1;
       return await this.engineModel.run(feeds, outputs);
     } finally {
       this.#inflight -= 1;
@@ -198,6 +222,17 @@ export class LoadedModel {
       flops_note: this.#declared === null ? this.#flopsNote : '',
       last_flops: this.#last,
       engine_memory: null,
+      batching:
+        this.#batcher === undefined
+          ? { mode: 'off', max_batch_size: 0, max_queue_delay_ms: 0 }
+          : { mode: 'on', max_batch_size: this.#batcher.policy.maxBatch, max_queue_delay_ms: this.#batcher.policy.maxDelayMs },
+      stats: {
+        success_count: this.#stats.success,
+        failure_count: this.#stats.failure,
+        queue_ms: this.#stats.queueMs,
+        compute_ms: this.#stats.computeMs,
+        engine_runs: this.#stats.runs + (this.#batcher?.calls ?? 0),
+      },
     };
   }
 }

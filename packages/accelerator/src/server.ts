@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import type { EngineRegistry } from './engine-registry.js';
+import { DataChannelServer } from './data-channel.js';
 import { CallEdge } from './handler.js';
 import { controlService } from './service-control.js';
 import { inferenceService } from './service-inference.js';
@@ -31,6 +32,11 @@ function hostPort(host: string, port: number): string {
 /** Starts the daemon and serves it. Rejects when the port cannot be bound. */
 export async function startAccelerator(config: DaemonConfig, log: Logger, registry?: EngineRegistry): Promise<RunningAccelerator> {
   const daemon = await Daemon.start(config, log, registry);
+  if (config.dataChannelPort !== undefined) {
+    const channel = new DataChannelServer(daemon.binds, log.child({ component: 'data-channel' }));
+    await channel.listen(config.host, config.dataChannelPort);
+    daemon.dataChannel = channel;
+  }
   const services = loadServices();
   const server = new Server(CHANNEL_OPTIONS);
   const edge = new CallEdge(log.child({ component: 'rpc' }));
@@ -43,7 +49,10 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
     });
   });
   const address = hostPort(config.host, port);
-  log.info({ address, port, host: config.host, slots: daemon.slots.length, stateDir: config.stateDir }, 'listening');
+  log.info(
+    { address, port, host: config.host, dataChannelPort: daemon.dataChannel?.port ?? 0, slots: daemon.slots.length, stateDir: config.stateDir },
+    'listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -56,19 +65,21 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
         return closing;
       }
       closing = (async () => {
-        const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        const channel = daemon.dataChannel;
+        const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), channel?.drain()]);
         const timeout = (ms: number): Promise<'timeout'> => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
         if ((await Promise.race([drained, timeout(config.shutdownGraceMs)])) === 'timeout') {
           // Answer the calls still running with a status that says why, then cut what is left.
           log.warn({ graceMs: config.shutdownGraceMs, calls: edge.inflight }, 'grace period over; cutting the calls still running');
-          edge.abortAll(
-            createError(
-              'SHUTTING_DOWN',
-              `the daemon shut down before this call finished (grace ${config.shutdownGraceMs} ms); retry it on a running daemon`,
-            ),
+          const cut = createError(
+            'SHUTTING_DOWN',
+            `the daemon shut down before this call finished (grace ${config.shutdownGraceMs} ms); retry it on a running daemon`,
           );
+          edge.abortAll(cut);
+          channel?.abortAll(cut);
           if ((await Promise.race([drained, timeout(1000)])) === 'timeout') server.forceShutdown();
         }
+        channel?.close();
         await daemon.close();
       })();
       return closing;

@@ -10,6 +10,7 @@ import {
   type DescribeResponse,
   type DetachResponse,
   type GetUsageResponse,
+  type OpenDataChannelResponse,
   type HeartbeatResponse,
   type LoadModelRequest,
   type LoadModelResponse,
@@ -93,7 +94,14 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
         throw createError('MODEL_NOT_STORED', `the daemon has no model with sha256 ${sha256}; upload it (UploadModel), then load it`);
       }
       const started = performance.now();
-      const model = await slot.load(name, stored, daemon.registry, daemon.config.engines);
+      const b = request.batching;
+      const mode = b === undefined || b === null || b.mode === '' ? 'default' : b.mode;
+      if (mode !== 'on' && mode !== 'off' && mode !== 'default') throw createError('BAD_REQUEST', `batching mode "${mode}" is not on, off or empty`);
+      const model = await slot.load(name, stored, daemon.registry, {
+        only: daemon.config.engines,
+        batching: { mode, maxBatch: b?.max_batch_size || undefined, maxDelayMs: b?.max_queue_delay_ms || undefined },
+        defaults: { mode: daemon.config.batching, maxBatch: daemon.config.maxBatch, maxDelayMs: daemon.config.batchDelayMs },
+      });
       context.log.info(
         { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started },
         'model loaded',
@@ -111,6 +119,19 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
     Describe: edge.unary<unknown, DescribeResponse>('Describe', async (_request, context) => {
       const withToken = metadataString(context.metadata, MD.authorization) !== undefined;
       return daemon.describe(withToken ? daemon.authenticate(context) : undefined);
+    }),
+
+    OpenDataChannel: edge.unary<unknown, OpenDataChannelResponse>('OpenDataChannel', async (_request, context) => {
+      const bind = daemon.authenticate(context);
+      const channel = daemon.dataChannel;
+      if (channel === undefined) throw createError('UNAVAILABLE', 'this daemon runs without a data channel (--data-channel off); use gRPC');
+      const { ticket, expiresAtMs } = channel.issue(bind);
+      return { port: channel.port, ticket, expires_at_ms: expiresAtMs };
+    }),
+
+    Echo: edge.unary<{ tensors: Uint8Array[] }, { tensors: Uint8Array[] }>('Echo', async (request, context) => {
+      daemon.authenticate(context);
+      return { tensors: request.tensors };
     }),
 
     GetUsage: edge.unary<unknown, GetUsageResponse>('GetUsage', async (_request, context) => {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { EngineRegistry } from './engine-registry.js';
 import { declaredShapes, loadFlopCounter, type FlopCounter } from './flops.js';
 import { LoadedModel } from './loaded-model.js';
+import type { BatchPolicy } from './model-batcher.js';
 import type { StoredModel } from './model-store.js';
 import { SlotQuota } from './quota.js';
 import { SlotUsage, type UsageTotals } from './usage.js';
@@ -31,6 +32,28 @@ function workingMemory(counter: FlopCounter | string, weights: number): { bytes:
     }
   }
   return { bytes: Math.ceil(weights / 4), how: 'estimated as a quarter of the weights' };
+}
+
+/** How a model asks to be batched: on, off, or the daemon's default; limits optional. */
+export interface BatchRequest {
+  readonly mode: 'on' | 'off' | 'default';
+  readonly maxBatch?: number | undefined;
+  readonly maxDelayMs?: number | undefined;
+}
+
+/** The daemon's batching defaults. */
+export interface BatchDefaults {
+  readonly mode: 'auto' | 'on' | 'off';
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+}
+
+/** The policy a model gets: per-model choice, else the default (auto: GPU devices only). */
+function batchPolicy(request: BatchRequest | undefined, defaults: BatchDefaults | undefined, device: string): BatchPolicy | undefined {
+  const mode = request?.mode ?? 'default';
+  const on = mode === 'on' || (mode === 'default' && (defaults?.mode === 'on' || (defaults?.mode === 'auto' && device !== 'cpu')));
+  if (!on) return undefined;
+  return { maxBatch: request?.maxBatch || defaults?.maxBatch || 8, maxDelayMs: request?.maxDelayMs || defaults?.maxDelayMs || 2 };
 }
 
 /** Options of a slot. */
@@ -116,7 +139,13 @@ export class Slot {
    * name; RESOURCE_EXHAUSTED (SLOT_MEMORY_EXCEEDED) when weights and working memory do
    * not fit, checked before the load and again with what the engine really holds.
    */
-  async load(name: string, stored: StoredModel, registry: EngineRegistry, only?: readonly string[]): Promise<LoadedModel> {
+  async load(
+    name: string,
+    stored: StoredModel,
+    registry: EngineRegistry,
+    options: { only?: readonly string[] | undefined; batching?: BatchRequest | undefined; defaults?: BatchDefaults | undefined } = {},
+  ): Promise<LoadedModel> {
+    const { only } = options;
     this.assertServing();
     const existing = this.#models.get(name);
     if (existing !== undefined && existing.stored.sha256 === stored.sha256) return existing;
@@ -138,7 +167,13 @@ export class Slot {
         { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes },
         { only },
       );
-      const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter);
+      const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
+      const batchable = LoadedModel.batchable(loaded.model);
+      const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined);
+      if (policy !== undefined && !batchable && options.batching?.mode === 'on') {
+        await model.close();
+        throw createError('BAD_REQUEST', `model "${name}" cannot be batched: its inputs and outputs must all have a free first (batch) dimension`, { slotId: this.id });
+      }
       // TF.js holds quantized weights dequantized: check again with what the engine holds.
       const held = await loaded.model.memory().catch(() => undefined);
       const weights = Math.max(stored.weightsBytes, held?.tensorBytes ?? 0);

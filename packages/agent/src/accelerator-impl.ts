@@ -10,7 +10,6 @@ import {
   type DescribeResponse,
   type GetUsageResponse,
   type LoadModelResponse,
-  type ModelInferResponse,
 } from '@eais/shared';
 import type { Client } from '@grpc/grpc-js';
 import type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
@@ -19,6 +18,9 @@ import { description, modelInfo, slotInfo, type Description, type SlotInfo } fro
 import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
 import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
+import { grpcTransport, type Transport } from './transport.js';
+import { ChannelTransport } from './transport-channel.js';
+import { streamTransport } from './transport-stream.js';
 import { modelPayload, writeUpload, type ModelPayload } from './upload.js';
 import { slotUsage, type SlotUsage } from './usage.js';
 
@@ -67,6 +69,8 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   #attached = true;
   #lost: EaisError | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #grpc: Transport;
+  #preferred: Transport | undefined;
 
   private constructor(connection: Connection, state: BindState, options: AttachOptions) {
     this.#connection = connection;
@@ -78,6 +82,33 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     this.#leaseExpiresAtMs = state.leaseExpiresAtMs;
     this.#options = options;
     this.#log = options.logger ?? SILENT;
+    this.#grpc = grpcTransport(connection, state.token, state.slot.id);
+    if (options.transport === 'grpc-stream') this.#preferred = streamTransport(connection, state.token, state.slot.id);
+  }
+
+  /** Opens the data channel when the options ask for it; `auto` falls back to gRPC, logged. */
+  async #openChannel(): Promise<void> {
+    const mode = this.#options.transport ?? 'auto';
+    if (mode !== 'auto' && mode !== 'channel') return;
+    try {
+      this.#preferred = await ChannelTransport.open(this.#connection, this.#token, this.slot.id);
+    } catch (err) {
+      if (mode === 'channel') throw err;
+      this.#log.warn({ slot: this.slot.id, err }, 'data channel unavailable; using gRPC');
+    }
+  }
+
+  get transport(): 'channel' | 'grpc' | 'grpc-stream' {
+    return this.#preferred?.open === true ? this.#preferred.name : 'grpc';
+  }
+
+  /** Sends raw tensors to the daemon and back without an engine (the transport's floor). */
+  async echo(tensors: Uint8Array[], options: CallOptions = {}): Promise<Uint8Array[]> {
+    this.#assertAttached();
+    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
+    if (this.#preferred instanceof ChannelTransport && this.#preferred.open) return this.#preferred.echo(tensors, deadlineMs);
+    const response = await this.#unary<{ tensors: Uint8Array[] }>(this.#connection.control, 'Echo', { tensors }, { ...options, deadlineMs });
+    return response.tensors;
   }
 
   /** Attaches (see {@link attach}) and starts heartbeats unless `heartbeat: false`. */
@@ -113,7 +144,13 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
       },
       options,
     );
-    accelerator.#log.info({ endpoint, slot: accelerator.slot.id, leaseTtlMs: response.lease_ttl_ms }, 'attached');
+    try {
+      await accelerator.#openChannel();
+    } catch (err) {
+      await accelerator.detach().catch(() => undefined);
+      throw err;
+    }
+    accelerator.#log.info({ endpoint, slot: accelerator.slot.id, leaseTtlMs: response.lease_ttl_ms, transport: accelerator.transport }, 'attached');
     if (options.heartbeat !== false) accelerator.#scheduleHeartbeat();
     return accelerator;
   }
@@ -172,6 +209,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
       if (err instanceof UnauthenticatedError || err instanceof PermissionDeniedError) {
         this.#attached = false;
         this.#lost = err;
+        this.#preferred?.close();
         this.#connection.close();
         this.#log.warn({ slot: this.slot.id, reason: err.reason, err }, 'bind lost');
         this.#options.onLeaseLost?.(err);
@@ -188,8 +226,14 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     const requestId = options.requestId ?? newRequestId();
     const until = Date.now() + (options.deadlineMs ?? LOAD_DEADLINE_MS);
     const remaining = (): CallOptions => ({ requestId, deadlineMs: Math.max(1, until - Date.now()) });
+    const b = options.batching;
+    const batching = {
+      mode: b?.enabled === undefined ? '' : b.enabled ? 'on' : 'off',
+      max_batch_size: b?.maxBatchSize ?? 0,
+      max_queue_delay_ms: b?.maxQueueDelayMs ?? 0,
+    };
     const load = (): Promise<LoadModelResponse> =>
-      this.#unary<LoadModelResponse>(this.#connection.control, 'LoadModel', { sha256: payload.sha256, name: payload.name }, remaining());
+      this.#unary<LoadModelResponse>(this.#connection.control, 'LoadModel', { sha256: payload.sha256, name: payload.name, batching }, remaining());
     let response: LoadModelResponse;
     try {
       response = await load();
@@ -221,12 +265,12 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     if (!Array.isArray(wanted) || !wanted.every((o) => typeof o === 'string')) {
       throw new TypeError("'outputs' must be an array of output names");
     }
+    this.#assertAttached();
     const requestId = options.requestId ?? newRequestId();
-    const response = await this.#unary<ModelInferResponse>(
-      this.#connection.inference,
-      'ModelInfer',
+    const transport = this.#preferred?.open === true ? this.#preferred : this.#grpc;
+    const response = await transport.infer(
       { model_name: name, id: requestId, inputs, outputs: wanted.map((o) => ({ name: o })), raw_input_contents: raw },
-      { ...options, requestId },
+      { deadlineMs: options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
     );
     return decodeOutputs(response);
   }
@@ -251,6 +295,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   disconnect(): void {
     clearTimeout(this.#heartbeat);
     this.#attached = false;
+    this.#preferred?.close();
     this.#connection.close();
   }
 
@@ -264,6 +309,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
       if (!(err instanceof PermissionDeniedError || err instanceof UnauthenticatedError)) throw err;
     } finally {
       this.#attached = false;
+      this.#preferred?.close();
       this.#connection.close();
     }
     this.#log.info({ slot: this.slot.id }, 'detached');

@@ -26,6 +26,13 @@ export interface AttachOptions extends ClientIdentity {
   readonly leaseTtlMs?: number | undefined;
   /** Default deadline of each call, ms (default 60 000; uploads and loads 600 000). */
   readonly deadlineMs?: number | undefined;
+  /**
+   * How tensors travel: `auto` (default) opens the data channel (a plain socket beside
+   * gRPC, one copy per side) and falls back to gRPC when it cannot; `channel` insists on
+   * it; `grpc` uses a unary ModelInfer per request; `grpc-stream` one ModelStreamInfer
+   * stream with many requests in flight.
+   */
+  readonly transport?: 'auto' | 'channel' | 'grpc' | 'grpc-stream' | undefined;
   /** Renew the lease in the background (default true). */
   readonly heartbeat?: boolean | undefined;
   /** Called once if a heartbeat finds the bind gone (lease expired, daemon restarted). */
@@ -39,6 +46,11 @@ export interface LoadModelOptions extends CallOptions {
   readonly name?: string | undefined;
   /** Model format; default: from the file extension (`.onnx`). */
   readonly format?: ModelFormat | undefined;
+  /**
+   * Dynamic batching on the daemon: requests with a batch dimension merged into one engine
+   * call. Default: the daemon's (on for GPU engines, off on CPUs).
+   */
+  readonly batching?: { readonly enabled?: boolean; readonly maxBatchSize?: number; readonly maxQueueDelayMs?: number } | undefined;
 }
 
 /** Options of {@link RemoteModel.run}. */
@@ -70,6 +82,8 @@ export interface Accelerator {
   readonly leaseTtlMs: number;
   /** False after detach() or once the bind is lost. */
   readonly attached: boolean;
+  /** How inference travels now: `channel`, `grpc` or `grpc-stream`. */
+  readonly transport: 'channel' | 'grpc' | 'grpc-stream';
   /**
    * Uploads a model (skipped when the daemon has its bytes already) and loads it on the
    * slot, on the best engine the daemon has. ResourceExhaustedError when its weights do

@@ -85,6 +85,10 @@ export interface ModelInfo {
   readonly flopsNote: string | undefined;
   /** FLOPs of the last request, at its shapes. */
   readonly lastFlops: FlopCount | undefined;
+  /** Dynamic batching as in force for the model. */
+  readonly batching: { readonly enabled: boolean; readonly maxBatchSize: number; readonly maxQueueDelayMs: number };
+  /** What the model served: requests ok and failed, summed queue and engine time (ms), engine calls. */
+  readonly stats: { readonly successCount: number; readonly failureCount: number; readonly queueMs: number; readonly computeMs: number; readonly engineRuns: number };
   /** What the model's engine holds now (Describe only): live tensors (-1: not told), their bytes, the engine thread's heap. */
   readonly engineMemory: { readonly tensors: number; readonly tensorBytes: number; readonly heapBytes: number } | undefined;
 }
@@ -149,6 +153,14 @@ export function modelInfo(m: ModelMessage): ModelInfo {
     flops: flopCount(m.flops),
     flopsNote: m.flops_note === '' ? undefined : m.flops_note,
     lastFlops: flopCount(m.last_flops),
+    batching: { enabled: m.batching?.mode === 'on', maxBatchSize: m.batching?.max_batch_size ?? 0, maxQueueDelayMs: m.batching?.max_queue_delay_ms ?? 0 },
+    stats: {
+      successCount: m.stats?.success_count ?? 0,
+      failureCount: m.stats?.failure_count ?? 0,
+      queueMs: m.stats?.queue_ms ?? 0,
+      computeMs: m.stats?.compute_ms ?? 0,
+      engineRuns: m.stats?.engine_runs ?? 0,
+    },
     engineMemory:
       m.engine_memory === null ? undefined : { tensors: m.engine_memory.tensors, tensorBytes: m.engine_memory.tensor_bytes, heapBytes: m.engine_memory.heap_bytes },
   };

@@ -132,9 +132,24 @@ export interface UploadModelResponse {
   already_stored: boolean;
 }
 
+export interface BatchingOptionsMessage {
+  mode: string;
+  max_batch_size: number;
+  max_queue_delay_ms: number;
+}
+
+export interface ModelStatsMessage {
+  success_count: number;
+  failure_count: number;
+  queue_ms: number;
+  compute_ms: number;
+  engine_runs: number;
+}
+
 export interface LoadModelRequest {
   sha256: string;
   name: string;
+  batching?: BatchingOptionsMessage | null;
 }
 
 export interface TensorInfoMessage {
@@ -178,6 +193,8 @@ export interface ModelMessage {
   flops_note: string;
   last_flops: FlopCountMessage | null;
   engine_memory: EngineMemoryMessage | null;
+  batching: BatchingOptionsMessage | null;
+  stats: ModelStatsMessage | null;
 }
 
 export interface LoadModelResponse {
@@ -202,6 +219,13 @@ export interface DescribeResponse {
   engines: EngineMessage[];
   bound_slot_id: string;
   models: ModelMessage[];
+  data_channel_port: number;
+}
+
+export interface OpenDataChannelResponse {
+  port: number;
+  ticket: string;
+  expires_at_ms: number;
 }
 
 export interface SlotUsageMessage {

@@ -1,0 +1,181 @@
+// Inference on the data channel: frames on a plain TCP socket, many requests in flight.
+
+import {
+  bindMetadata,
+  createError,
+  frameTensorBytes,
+  FrameReader,
+  isReason,
+  writeFrame,
+  type EaisError,
+  type Frame,
+  type ModelInferRequest,
+  type ModelInferResponse,
+  type OpenDataChannelResponse,
+} from '@eais/shared';
+import { connect, type Socket } from 'node:net';
+import type { Connection } from './client.js';
+import { newRequestId } from './client.js';
+import type { Transport, TransportCall } from './transport.js';
+
+interface Pending {
+  resolve(frame: Frame): void;
+  reject(err: EaisError): void;
+  timer: NodeJS.Timeout;
+}
+
+/** The host part of a `host:port` endpoint (`[::1]:50051` → `::1`). */
+export function endpointHost(endpoint: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(endpoint);
+  if (bracketed?.[1] !== undefined) return bracketed[1];
+  return endpoint.slice(0, endpoint.lastIndexOf(':'));
+}
+
+/** A data-channel connection: hello with a one-time ticket, then frames by id. */
+export class ChannelTransport implements Transport {
+  readonly name = 'channel' as const;
+  readonly #socket: Socket;
+  readonly #pending = new Map<number, Pending>();
+  readonly #slotId: string;
+  #next = 0;
+  #open = true;
+
+  private constructor(socket: Socket, slotId: string) {
+    this.#socket = socket;
+    this.#slotId = slotId;
+    const reader = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = reader.push(chunk);
+      } catch (err) {
+        this.#fail(createError('INTERNAL', `the daemon sent a malformed frame: ${(err as Error).message}`, { slotId }));
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        const p = this.#pending.get(frame.header.id);
+        if (p === undefined) continue;
+        this.#settled(frame.header.id, p);
+        if (frame.header.kind === 'error') {
+          const { reason, message, code } = frame.header;
+          p.reject(createError(isReason(reason) ? reason : 'INTERNAL', message ?? 'the daemon refused the request', { slotId: frame.header.slotId ?? slotId }, code));
+        } else {
+          p.resolve(frame);
+        }
+      }
+    });
+    socket.on('close', () => this.#fail(createError('UNAVAILABLE', 'the data channel closed; later requests use gRPC', { slotId })));
+    socket.on('error', () => socket.destroy());
+  }
+
+  /**
+   * Asks the daemon for a ticket over gRPC, connects to its data channel and says hello.
+   * Rejects (UNAVAILABLE) when the channel cannot be reached within `timeoutMs`.
+   */
+  static async open(connection: Connection, token: string, slotId: string, timeoutMs = 3000): Promise<ChannelTransport> {
+    const requestId = newRequestId();
+    const grant = await connection.unary<OpenDataChannelResponse>(connection.control, 'OpenDataChannel', {}, bindMetadata(token, slotId, requestId), {
+      deadlineMs: timeoutMs,
+      requestId,
+      slotId,
+    });
+    const socket = connect({ host: endpointHost(connection.endpoint), port: grant.port, noDelay: true });
+    const channel = new ChannelTransport(socket, slotId);
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+      await channel.#request({ kind: 'hello', ticket: grant.ticket }, [], timeoutMs, requestId, 0);
+    } catch (err) {
+      socket.destroy();
+      throw createError('UNAVAILABLE', `the data channel at port ${grant.port} cannot be reached (${(err as Error).message})`, { slotId, cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    return channel;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  // The socket holds the process open only while requests wait on it, so an app that
+  // forgets detach() still exits (its lease then runs out on the daemon).
+  #settled(id: number, p: Pending): void {
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    if (this.#pending.size === 0) this.#socket.unref();
+  }
+
+  #fail(err: EaisError): void {
+    this.#open = false;
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.#pending.clear();
+  }
+
+  #request(
+    header: { kind: 'hello' | 'infer' | 'echo'; ticket?: string; model?: string; outputs?: string[]; deadlineMs?: number },
+    tensors: { name: string; datatype: string; shape: readonly number[]; bytes: Uint8Array }[],
+    deadlineMs: number,
+    requestId: string,
+    id = (this.#next += 1),
+  ): Promise<Frame> {
+    if (!this.#open) return Promise.reject(createError('UNAVAILABLE', 'the data channel is closed', { slotId: this.#slotId }));
+    return new Promise<Frame>((resolve, reject) => {
+      const pending: Pending = {
+        resolve,
+        reject: (err) => {
+          err.requestId ??= requestId;
+          reject(err);
+        },
+        timer: setTimeout(() => {
+          this.#settled(id, pending);
+          reject(createError('DEADLINE_EXCEEDED', `the data-channel request did not finish within its deadline of ${deadlineMs} ms`, { slotId: this.#slotId, requestId }));
+        }, deadlineMs),
+      };
+      this.#pending.set(id, pending);
+      this.#socket.ref();
+      writeFrame(this.#socket, { ...header, id, requestId }, tensors);
+    });
+  }
+
+  async infer(request: ModelInferRequest, call: TransportCall): Promise<ModelInferResponse> {
+    const tensors = request.inputs.map((input, i) => ({ name: input.name, datatype: input.datatype, shape: input.shape, bytes: request.raw_input_contents[i] as Uint8Array }));
+    const frame = await this.#request(
+      { kind: 'infer', model: request.model_name, outputs: (request.outputs ?? []).map((o) => o.name), deadlineMs: Date.now() + call.deadlineMs },
+      tensors,
+      call.deadlineMs,
+      call.requestId,
+    );
+    const outputs = frame.header.tensors ?? [];
+    return {
+      model_name: frame.header.model ?? request.model_name,
+      id: call.requestId,
+      outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
+      raw_output_contents: outputs.map((t) => frameTensorBytes(frame, t)),
+    };
+  }
+
+  /** Sends tensors and gets them back, without an engine (the transport's floor). */
+  async echo(tensors: Uint8Array[], deadlineMs: number): Promise<Uint8Array[]> {
+    const frame = await this.#request(
+      { kind: 'echo' },
+      tensors.map((bytes, i) => ({ name: `t${i}`, datatype: 'UINT8', shape: [bytes.byteLength], bytes })),
+      deadlineMs,
+      newRequestId(),
+    );
+    return (frame.header.tensors ?? []).map((t) => frameTensorBytes(frame, t));
+  }
+
+  close(): void {
+    this.#open = false;
+    this.#socket.end();
+    this.#fail(createError('CANCELLED', 'the accelerator was detached', { slotId: this.#slotId }));
+  }
+}

@@ -1,0 +1,173 @@
+// Data-channel frames: tensors as length-prefixed binary frames on a plain socket, so the
+// bytes cross with one copy on each side instead of gRPC's three.
+//
+// frame   := u32 LE length of what follows | u32 LE header length | header | pad | payload
+// header  := UTF-8 JSON (a FrameHeader)
+// payload := the tensors' raw bytes, each starting 8-byte aligned (relative to the frame's
+//            first byte), at the offsets the header gives
+// A reader allocates each frame whole (not pooled), so tensors are aligned typed views.
+
+/** A tensor's place in a frame's payload. */
+export interface FrameTensor {
+  readonly name: string;
+  /** KServe datatype (FP32, INT64, …). */
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  /** Byte offset from the start of the frame. */
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** What a frame says besides its tensors. */
+export interface FrameHeader {
+  /** hello (agent → daemon, with a ticket), welcome, infer, echo, result, error. */
+  readonly kind: 'hello' | 'welcome' | 'infer' | 'echo' | 'result' | 'error';
+  /** Matches a result or error to its request. */
+  readonly id: number;
+  readonly ticket?: string;
+  readonly model?: string;
+  /** Outputs wanted (infer); empty for all. */
+  readonly outputs?: readonly string[];
+  /** Unix ms by which the request must finish. */
+  readonly deadlineMs?: number;
+  readonly requestId?: string;
+  readonly tensors?: readonly FrameTensor[];
+  /** Error frames: gRPC status, reason and message. */
+  readonly code?: number;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly slotId?: string;
+}
+
+/** Largest frame either side accepts by default (1 GiB). */
+export const MAX_FRAME_BYTES = 1024 ** 3;
+
+const align = (n: number): number => (n + 7) & ~7;
+const ZEROS = Buffer.alloc(8);
+
+/**
+ * Lays out a frame: the head (prefix, header, padding) and, per tensor, the padding to write
+ * after it. The tensors themselves are written as they are, without a copy.
+ */
+export function frameHead(
+  header: Omit<FrameHeader, 'tensors'>,
+  tensors: readonly OutgoingTensor[] = [],
+): { head: Buffer; paddings: Buffer[]; total: number } {
+  // The header's length decides where the payload starts, and the offsets live in the
+  // header: lay out with a generous header estimate, then settle it.
+  let estimate = 256;
+  for (;;) {
+    let offset = align(8 + estimate);
+    const placed: FrameTensor[] = tensors.map((t) => {
+      const at = offset;
+      offset = align(offset + t.bytes.byteLength);
+      return { name: t.name, datatype: t.datatype, shape: t.shape, offset: at, length: t.bytes.byteLength };
+    });
+    const json = Buffer.from(JSON.stringify({ ...header, tensors: placed }));
+    if (json.length > estimate) {
+      estimate = align(json.length + 64);
+      continue;
+    }
+    const headEnd = align(8 + estimate);
+    const head = Buffer.alloc(headEnd);
+    head.writeUInt32LE(offset - 4, 0);
+    head.writeUInt32LE(json.length, 4);
+    json.copy(head, 8);
+    const paddings = tensors.map((t, i) => {
+      const end = (placed[i] as FrameTensor).offset + t.bytes.byteLength;
+      return ZEROS.subarray(0, align(end) - end);
+    });
+    return { head, paddings, total: offset };
+  }
+}
+
+/** A tensor to send: its bytes are written as they are. */
+export interface OutgoingTensor {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
+}
+
+/** Where frames are written (a net.Socket). */
+export interface FrameSink {
+  cork(): void;
+  uncork(): void;
+  write(chunk: Uint8Array): boolean;
+}
+
+/** Writes a frame in one corked burst: head and padding, and the tensors' own bytes (no copy). */
+export function writeFrame(sink: FrameSink, header: Omit<FrameHeader, 'tensors'>, tensors: readonly OutgoingTensor[] = []): boolean {
+  const { head, paddings } = frameHead(header, tensors);
+  sink.cork();
+  let ok = sink.write(head);
+  tensors.forEach((t, i) => {
+    ok = sink.write(t.bytes) && ok;
+    const pad = paddings[i] as Buffer;
+    if (pad.length > 0) ok = sink.write(pad) && ok;
+  });
+  sink.uncork();
+  return ok;
+}
+
+/** A whole frame as received: its header and the buffer holding it (tensors are views). */
+export interface Frame {
+  readonly header: FrameHeader;
+  /** The whole frame, from its first prefix byte; owned by the receiver. */
+  readonly buffer: Buffer;
+}
+
+/** The bytes of one of a frame's tensors, a view into the frame. */
+export function frameTensorBytes(frame: Frame, tensor: FrameTensor): Uint8Array {
+  if (tensor.offset < 8 || tensor.offset + tensor.length > frame.buffer.length) {
+    throw new Error(`tensor "${tensor.name}" lies outside its frame`);
+  }
+  return new Uint8Array(frame.buffer.buffer, frame.buffer.byteOffset + tensor.offset, tensor.length);
+}
+
+/**
+ * Turns socket chunks into frames. Each frame gets a buffer of its own, sized from its
+ * prefix, and socket bytes are copied into it once.
+ */
+export class FrameReader {
+  #frame: Buffer | undefined;
+  #filled = 0;
+  readonly #prefix = Buffer.alloc(4);
+  #prefixFilled = 0;
+
+  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+
+  /** Feeds a chunk; returns the frames it completed. Throws on a malformed frame. */
+  push(chunk: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#frame === undefined) {
+        const take = Math.min(4 - this.#prefixFilled, chunk.length - at);
+        chunk.copy(this.#prefix, this.#prefixFilled, at, at + take);
+        this.#prefixFilled += take;
+        at += take;
+        if (this.#prefixFilled < 4) break;
+        const rest = this.#prefix.readUInt32LE(0);
+        if (rest < 4 || rest + 4 > this.maxBytes) throw new Error(`a frame of ${rest + 4} bytes is outside 8 to ${this.maxBytes}`);
+        this.#frame = Buffer.allocUnsafeSlow(rest + 4);
+        this.#prefix.copy(this.#frame, 0);
+        this.#filled = 4;
+        this.#prefixFilled = 0;
+      }
+      const frame = this.#frame;
+      const take = Math.min(frame.length - this.#filled, chunk.length - at);
+      chunk.copy(frame, this.#filled, at, at + take);
+      this.#filled += take;
+      at += take;
+      if (this.#filled === frame.length) {
+        this.#frame = undefined;
+        const length = frame.readUInt32LE(4);
+        if (length + 8 > frame.length) throw new Error('a frame header runs past its frame');
+        const header = JSON.parse(frame.toString('utf8', 8, 8 + length)) as FrameHeader;
+        frames.push({ header, buffer: frame });
+      }
+    }
+    return frames;
+  }
+}
