@@ -1,0 +1,139 @@
+// The data channel: tensors as frames on a plain socket beside gRPC, one-time tickets,
+// fallback to gRPC, typed errors, many requests in flight.
+
+import { attach, InvalidArgumentError, UnavailableError, type Accelerator } from '@eais/agent';
+import { FrameReader, writeFrame, type Frame } from '@eais/shared';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { auth, call, rawAttach, rawClients } from './helpers/grpc.js';
+import { addSubModel, randomFloats, REC_MODEL } from './helpers/models.js';
+
+/** Connects to a data channel, sends `hello` with `ticket`, returns the first frame back. */
+async function hello(port: number, ticket: string | Buffer): Promise<{ frame: Frame | undefined; closed: boolean }> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const reader = new FrameReader();
+  const first = new Promise<Frame | undefined>((resolve) => {
+    socket.on('data', (chunk: Buffer) => resolve(reader.push(chunk)[0]));
+    socket.on('close', () => resolve(undefined));
+  });
+  if (typeof ticket === 'string') writeFrame(socket, { kind: 'hello', id: 0, ticket });
+  else socket.write(ticket);
+  const frame = await first;
+  if (frame?.header.kind === 'welcome') {
+    socket.destroy();
+    return { frame, closed: false };
+  }
+  const closed = await new Promise<boolean>((resolve) => {
+    if (socket.destroyed) resolve(true);
+    socket.once('close', () => resolve(true));
+    setTimeout(() => resolve(socket.destroyed), 2000);
+  });
+  socket.destroy();
+  return { frame, closed };
+}
+
+describe('data channel', () => {
+  let daemon: DaemonProcess;
+  let accelerator: Accelerator;
+
+  beforeAll(async () => {
+    daemon = await startDaemon({ args: ['--slot', 'eais.ei-a6.2xlarge', '--slot', 'eais.ei-a6.2xlarge'] });
+    accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-channel' });
+  });
+
+  afterAll(async () => {
+    await accelerator?.detach();
+    expect(await daemon?.stop()).toBe(0);
+  });
+
+  it('should carry inference by default, with the same outputs as gRPC', async () => {
+    expect(accelerator.transport).toBe('channel');
+    const model = await accelerator.loadModel(REC_MODEL, { name: 'rec' });
+    const x = randomFloats(3 * 48 * 100);
+    const viaChannel = await model.run({ x: { dtype: 'float32', dims: [1, 3, 48, 100], data: x } });
+    const other = await attach({ endpoint: daemon.endpoint, instanceId: 'i-grpc', transport: 'grpc' });
+    expect(other.transport).toBe('grpc');
+    const same = await other.loadModel(REC_MODEL, { name: 'rec' });
+    const viaGrpc = await same.run({ x: { dtype: 'float32', dims: [1, 3, 48, 100], data: x } });
+    expect(Array.from(viaChannel['softmax_11.tmp_0']!.data as Float32Array)).toEqual(Array.from(viaGrpc['softmax_11.tmp_0']!.data as Float32Array));
+    await other.detach();
+  });
+
+  it('should keep many requests in flight on one socket, each answered by id', async () => {
+    const model = await accelerator.loadModel(addSubModel(), { name: 'addsub' });
+    const runs = Array.from({ length: 32 }, (_, i) =>
+      model.run({ a: { dtype: 'float32', dims: [2], data: [i, 1] }, b: { dtype: 'float32', dims: [2], data: [1, i] } }),
+    );
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => expect(Array.from(r.sum!.data as Float32Array)).toEqual([i + 1, i + 1]));
+  });
+
+  it('should echo 4 MiB both ways unchanged', async () => {
+    const bytes = new Uint8Array(4 * 1024 * 1024).map((_, i) => i % 251);
+    const echo = (accelerator as unknown as { echo(t: Uint8Array[]): Promise<Uint8Array[]> }).echo.bind(accelerator);
+    const [back] = await echo([bytes]);
+    expect(back?.byteLength).toBe(bytes.byteLength);
+    expect(Buffer.from(back!).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('should carry the daemon errors as typed errors', async () => {
+    const model = await accelerator.loadModel(addSubModel(), { name: 'addsub2' });
+    const err = await model.run({ a: { dtype: 'int32', dims: [2], data: [1, 2] }, b: { dtype: 'float32', dims: [2], data: [1, 2] } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect(err).toMatchObject({ reason: 'WRONG_DTYPE', slotId: accelerator.slot.id });
+  });
+
+  it('should take each ticket once, and refuse a connection without one', async () => {
+    const raw = rawClients(daemon.endpoint);
+    const { token } = await rawAttach(raw.control);
+    const grant = await call<{ port: number; ticket: string }>(raw.control, 'OpenDataChannel', {}, auth(token));
+    const first = await hello(grant.port, grant.ticket);
+    expect(first.frame?.header.kind).toBe('welcome');
+    const again = await hello(grant.port, grant.ticket);
+    expect(again.frame?.header).toMatchObject({ kind: 'error', reason: 'TOKEN_UNKNOWN' });
+    expect(again.closed).toBe(true);
+    const junk = await hello(grant.port, Buffer.from([5, 0, 0, 0, 1, 2, 3, 4, 5]));
+    expect(junk.frame?.header.kind).toBe('error');
+    expect(junk.closed).toBe(true);
+    await call(raw.control, 'Detach', {}, auth(token));
+    raw.close();
+  });
+
+  it('should close the channel when the bind ends, and later runs fall back to gRPC or fail clearly', async () => {
+    const other = await attach({ endpoint: daemon.endpoint, instanceId: 'i-ends', leaseTtlMs: 300, heartbeat: false });
+    expect(other.transport).toBe('channel');
+    const model = await other.loadModel(addSubModel(), { name: 'm' });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(other.transport).toBe('grpc');
+    const err = await model.run({ a: { dtype: 'float32', dims: [1], data: [1] }, b: { dtype: 'float32', dims: [1], data: [1] } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'TOKEN_REVOKED' });
+  });
+});
+
+describe('without a data channel', () => {
+  it('should fall back to gRPC by itself, and refuse a channel-only attach with a clear error', async () => {
+    const daemon = await startDaemon({ args: ['--data-channel', 'off'] });
+    try {
+      const auto = await attach({ endpoint: daemon.endpoint, instanceId: 'i-auto' });
+      expect(auto.transport).toBe('grpc');
+      const model = await auto.loadModel(addSubModel(), { name: 'm' });
+      const out = await model.run({ a: { dtype: 'float32', dims: [1], data: [2] }, b: { dtype: 'float32', dims: [1], data: [3] } });
+      expect(Array.from(out.sum!.data as Float32Array)).toEqual([5]);
+      await auto.detach();
+      const err = await attach({ endpoint: daemon.endpoint, instanceId: 'i-strict', transport: 'channel' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as Error).message).toMatch(/without a data channel/);
+      // The failed attach did not keep the slot.
+      const again = await attach({ endpoint: daemon.endpoint, instanceId: 'i-strict', transport: 'grpc-stream' });
+      const streamed = await again.loadModel(addSubModel(), { name: 'm' });
+      const many = await Promise.all(Array.from({ length: 8 }, (_, i) => streamed.run({ a: { dtype: 'float32', dims: [1], data: [i] }, b: { dtype: 'float32', dims: [1], data: [i] } })));
+      many.forEach((r, i) => expect(Array.from(r.sum!.data as Float32Array)).toEqual([2 * i]));
+      expect(again.transport).toBe('grpc-stream');
+      await again.detach();
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+  });
+});
