@@ -4,6 +4,7 @@
 // the fallback.
 
 import {
+  BufferPool,
   createError,
   EaisError,
   frameTensorBytes,
@@ -40,6 +41,8 @@ function responseTensors(response: ModelInferResponse) {
 export class DataChannelServer {
   readonly #server: Server;
   readonly #tickets = new Map<string, Ticket>();
+  /** Receive buffers, reused once a frame's reply is written (echo) or its engine run is done. */
+  readonly #pool = new BufferPool();
   readonly #sockets = new Map<Bind, Set<Socket>>();
   /** Requests running now, each with the function that answers it (once). */
   readonly #inflight = new Set<(err: unknown) => void>();
@@ -85,7 +88,7 @@ export class DataChannelServer {
 
   #accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const reader = new FrameReader();
+    const reader = new FrameReader(undefined, this.#pool);
     let bind: Bind | undefined;
     const fail = (message: string): void => {
       writeFrame(socket, { kind: 'error', id: 0, code: 16, reason: 'TOKEN_UNKNOWN', message });
@@ -124,10 +127,13 @@ export class DataChannelServer {
   #serve(socket: Socket, bind: Bind, frame: Frame): void {
     const { header } = frame;
     const id = header.id;
-    const log = this.log.child({ slot: bind.slot.id, requestId: header.requestId ?? String(id) });
+    // A child logger only where something is logged: the hot path allocates no logger.
+    const log = (): Logger => this.log.child({ slot: bind.slot.id, requestId: header.requestId ?? String(id) });
     let answered = false;
     const abort = (err: unknown): void => reply(undefined, err);
     this.#inflight.add(abort);
+    // An echo's reply is a view of its request frame, which is free again once written.
+    const written = header.kind === 'echo' ? () => BufferPool.recycle(frame.buffer.buffer) : undefined;
     const reply = (response: ModelInferResponse | undefined, err?: unknown): void => {
       if (answered) return;
       answered = true;
@@ -135,12 +141,12 @@ export class DataChannelServer {
       if (this.#inflight.size === 0) this.#drained?.();
       if (socket.destroyed) return;
       if (err === undefined && response !== undefined) {
-        writeFrame(socket, { kind: 'result', id, model: response.model_name }, responseTensors(response));
+        writeFrame(socket, { kind: 'result', id, model: response.model_name }, responseTensors(response), written);
         return;
       }
       const error = EaisError.from(err, { requestId: header.requestId, slotId: bind.slot.id });
-      if (error.reason === 'INTERNAL') log.error({ err }, 'data-channel request failed');
-      else log.info({ reason: error.reason, msg: error.message }, 'data-channel request rejected');
+      if (error.reason === 'INTERNAL') log().error({ err }, 'data-channel request failed');
+      else log().info({ reason: error.reason, msg: error.message }, 'data-channel request rejected');
       writeFrame(socket, { kind: 'error', id, code: error.code, reason: error.reason, message: error.message, slotId: bind.slot.id });
     };
     try {
@@ -159,7 +165,7 @@ export class DataChannelServer {
       }
       if (header.kind !== 'infer') throw createError('BAD_REQUEST', `unexpected ${header.kind} frame on an open data channel`);
       bind.slot.assertServing();
-      log.debug({ model: header.model }, 'data-channel request started');
+      if (this.log.isLevelEnabled('debug')) log().debug({ model: header.model }, 'data-channel request started');
       const request: ModelInferRequest = {
         model_name: header.model ?? '',
         id: header.requestId ?? '',

@@ -3,6 +3,7 @@
 
 import { HELP, parseCommand, type ParsedCommand } from './config.js';
 import { daemonVersion, StartError } from './daemon.js';
+import { tuneGarbageCollection } from './gc-tuning.js';
 import { createLogger } from './logger.js';
 import { startAccelerator } from './server.js';
 
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
   }
   const { config } = command;
   const log = createLogger(config.logLevel);
+  log.debug({ gc: tuneGarbageCollection() }, 'garbage collection');
   let running;
   try {
     running = await startAccelerator(config, log);

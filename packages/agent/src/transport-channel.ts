@@ -18,6 +18,8 @@ import type { Connection } from './client.js';
 import { newRequestId } from './client.js';
 import type { Transport, TransportCall } from './transport.js';
 
+const READ_BUFFER_BYTES = 256 * 1024;
+
 interface Pending {
   resolve(frame: Frame): void;
   reject(err: EaisError): void;
@@ -37,34 +39,26 @@ export class ChannelTransport implements Transport {
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
   readonly #slotId: string;
+  readonly #reader = new FrameReader();
   #next = 0;
   #open = true;
 
-  private constructor(socket: Socket, slotId: string) {
-    this.#socket = socket;
+  private constructor(connectTo: { host: string; port: number }, slotId: string) {
     this.#slotId = slotId;
-    const reader = new FrameReader();
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        this.#fail(createError('INTERNAL', `the daemon sent a malformed frame: ${(err as Error).message}`, { slotId }));
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const p = this.#pending.get(frame.header.id);
-        if (p === undefined) continue;
-        this.#settled(frame.header.id, p);
-        if (frame.header.kind === 'error') {
-          const { reason, message, code } = frame.header;
-          p.reject(createError(isReason(reason) ? reason : 'INTERNAL', message ?? 'the daemon refused the request', { slotId: frame.header.slotId ?? slotId }, code));
-        } else {
-          p.resolve(frame);
-        }
-      }
+    // Socket reads land in one buffer per connection, from which FrameReader copies each
+    // frame out at once, instead of a fresh 64 KiB buffer per read: half the garbage per tensor.
+    const socket = connect({
+      ...connectTo,
+      noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (n, buffer) => {
+          this.#receive(buffer.subarray(0, n));
+          return true;
+        },
+      },
     });
+    this.#socket = socket;
     socket.on('close', () => this.#fail(createError('UNAVAILABLE', 'the data channel closed; later requests use gRPC', { slotId })));
     socket.on('error', () => socket.destroy());
   }
@@ -80,8 +74,8 @@ export class ChannelTransport implements Transport {
       requestId,
       slotId,
     });
-    const socket = connect({ host: endpointHost(connection.endpoint), port: grant.port, noDelay: true });
-    const channel = new ChannelTransport(socket, slotId);
+    const channel = new ChannelTransport({ host: endpointHost(connection.endpoint), port: grant.port }, slotId);
+    const socket = channel.#socket;
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -96,6 +90,28 @@ export class ChannelTransport implements Transport {
       clearTimeout(timer);
     }
     return channel;
+  }
+
+  #receive(bytes: Uint8Array): void {
+    let frames: Frame[];
+    try {
+      frames = this.#reader.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (err) {
+      this.#fail(createError('INTERNAL', `the daemon sent a malformed frame: ${(err as Error).message}`, { slotId: this.#slotId }));
+      this.#socket.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      const p = this.#pending.get(frame.header.id);
+      if (p === undefined) continue;
+      this.#settled(frame.header.id, p);
+      if (frame.header.kind === 'error') {
+        const { reason, message, code } = frame.header;
+        p.reject(createError(isReason(reason) ? reason : 'INTERNAL', message ?? 'the daemon refused the request', { slotId: frame.header.slotId ?? this.#slotId }, code));
+      } else {
+        p.resolve(frame);
+      }
+    }
   }
 
   get open(): boolean {

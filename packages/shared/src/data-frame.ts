@@ -5,7 +5,10 @@
 // header  := UTF-8 JSON (a FrameHeader)
 // payload := the tensors' raw bytes, each starting 8-byte aligned (relative to the frame's
 //            first byte), at the offsets the header gives
-// A reader allocates each frame whole (not pooled), so tensors are aligned typed views.
+// A reader allocates each frame whole (from a BufferPool where the owner recycles), so
+// tensors are aligned typed views.
+
+import type { BufferPool } from './buffer-pool.js';
 
 /** A tensor's place in a frame's payload. */
 export interface FrameTensor {
@@ -93,18 +96,30 @@ export interface OutgoingTensor {
 export interface FrameSink {
   cork(): void;
   uncork(): void;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
 }
 
-/** Writes a frame in one corked burst: head and padding, and the tensors' own bytes (no copy). */
-export function writeFrame(sink: FrameSink, header: Omit<FrameHeader, 'tensors'>, tensors: readonly OutgoingTensor[] = []): boolean {
+/**
+ * Writes a frame in one corked burst: head and padding, and the tensors' own bytes (no
+ * copy). `written` is called once the socket is done with the tensors' bytes (sent or failed).
+ */
+export function writeFrame(
+  sink: FrameSink,
+  header: Omit<FrameHeader, 'tensors'>,
+  tensors: readonly OutgoingTensor[] = [],
+  written?: () => void,
+): boolean {
   const { head, paddings } = frameHead(header, tensors);
-  sink.cork();
-  let ok = sink.write(head);
+  const chunks: Uint8Array[] = [head];
   tensors.forEach((t, i) => {
-    ok = sink.write(t.bytes) && ok;
+    chunks.push(t.bytes);
     const pad = paddings[i] as Buffer;
-    if (pad.length > 0) ok = sink.write(pad) && ok;
+    if (pad.length > 0) chunks.push(pad);
+  });
+  sink.cork();
+  let ok = true;
+  chunks.forEach((chunk, i) => {
+    ok = (i === chunks.length - 1 && written !== undefined ? sink.write(chunk, () => written()) : sink.write(chunk)) && ok;
   });
   sink.uncork();
   return ok;
@@ -127,7 +142,7 @@ export function frameTensorBytes(frame: Frame, tensor: FrameTensor): Uint8Array 
 
 /**
  * Turns socket chunks into frames. Each frame gets a buffer of its own, sized from its
- * prefix, and socket bytes are copied into it once.
+ * prefix (taken from `pool` when given), and socket bytes are copied into it once.
  */
 export class FrameReader {
   #frame: Buffer | undefined;
@@ -135,7 +150,10 @@ export class FrameReader {
   readonly #prefix = Buffer.alloc(4);
   #prefixFilled = 0;
 
-  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+  constructor(
+    private readonly maxBytes = MAX_FRAME_BYTES,
+    private readonly pool?: BufferPool,
+  ) {}
 
   /** Feeds a chunk; returns the frames it completed. Throws on a malformed frame. */
   push(chunk: Buffer): Frame[] {
@@ -150,7 +168,7 @@ export class FrameReader {
         if (this.#prefixFilled < 4) break;
         const rest = this.#prefix.readUInt32LE(0);
         if (rest < 4 || rest + 4 > this.maxBytes) throw new Error(`a frame of ${rest + 4} bytes is outside 8 to ${this.maxBytes}`);
-        this.#frame = Buffer.allocUnsafeSlow(rest + 4);
+        this.#frame = this.pool?.take(rest + 4) ?? Buffer.allocUnsafeSlow(rest + 4);
         this.#prefix.copy(this.#frame, 0);
         this.#filled = 4;
         this.#prefixFilled = 0;

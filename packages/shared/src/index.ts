@@ -41,6 +41,7 @@ export { MD, bindMetadata, metadataString } from './metadata.js';
 export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadServices } from './proto.js';
 export type { Services } from './proto.js';
 export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
+export { BufferPool } from './buffer-pool.js';
 export { FrameReader, MAX_FRAME_BYTES, frameHead, frameTensorBytes, writeFrame } from './data-frame.js';
 export type { Frame, FrameHeader, FrameSink, FrameTensor, OutgoingTensor } from './data-frame.js';
 export { MAX_ARCHIVE_ENTRIES, TAR_BLOCK, archivePathProblem, isZeroBlock, parseTarHeader, tarHeader, tarPadding } from './archive-tar.js';
