@@ -77,13 +77,19 @@ describe('one-to-one bind', () => {
   });
 
   it('should detach a slot whose lease expired, free its models, and revoke the token', async () => {
-    // The agent without heartbeats: the 300 ms lease runs out.
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lease', leaseTtlMs: 300, heartbeat: false });
+    // The agent without heartbeats: the lease runs out. Long enough for the load to finish
+    // first on a slow machine; then poll until the daemon has noticed.
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lease', leaseTtlMs: 3000, heartbeat: false });
     const { identityModel } = await import('./helpers/models.js');
     await accelerator.loadModel(identityModel('float32', [2]), { name: 'id' });
     expect((await slots()).find((s) => s.id === accelerator.slot.id)).toMatchObject({ state: 'InUse', model_count: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 900));
-    expect((await slots()).find((s) => s.id === accelerator.slot.id)).toMatchObject({ state: 'Available', bound: false, model_count: 0 });
+    const deadline = Date.now() + 10_000;
+    let slot = (await slots()).find((s) => s.id === accelerator.slot.id);
+    while (slot?.state !== 'Available' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      slot = (await slots()).find((s) => s.id === accelerator.slot.id);
+    }
+    expect(slot).toMatchObject({ state: 'Available', bound: false, model_count: 0 });
     const err = await accelerator.describe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect((err as PermissionDeniedError).reason).toBe('TOKEN_REVOKED');
