@@ -67,6 +67,12 @@ describe('dynamic batching', () => {
     const calm = model.run(feeds, { deadlineMs: 10_000 });
     expect(await hurried).toMatchObject({ name: 'DeadlineExceededError' });
     expect((await calm).y?.dims).toEqual([1, 4]);
+    // The served request waited out the 300 ms batch delay: that counts as queue time in the
+    // model's statistics, and only the engine's own run as compute.
+    const { stats: s } = await stats('patient');
+    expect(s.successCount).toBe(1);
+    expect(s.queueMs).toBeGreaterThanOrEqual(299);
+    expect(s.computeMs).toBeLessThan(s.queueMs);
   });
 
   it('should run a full batch at once, without waiting for the delay', async () => {

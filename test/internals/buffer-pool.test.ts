@@ -58,7 +58,7 @@ describe('BufferPool', () => {
 
 describe('tuneGarbageCollection', () => {
   it('leaves incremental marking alone when the operator set it', () => {
-    expect(tuneGarbageCollection(['--incremental-marking'], '')).toMatch(/operator/);
-    expect(tuneGarbageCollection([], '--max-old-space-size=512 --no_incremental_marking')).toMatch(/operator/);
+    expect(tuneGarbageCollection(['--incremental-marking'])).toMatch(/operator/);
+    expect(tuneGarbageCollection(['--max-old-space-size=512', '--no_incremental_marking'])).toMatch(/operator/);
   });
 });

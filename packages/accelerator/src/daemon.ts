@@ -8,6 +8,7 @@ import type { DaemonConfig } from './config.js';
 import { ENGINES } from './engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engine-registry.js';
 import { threadedEngine } from './engine-thread.js';
+import { prepareFlopCounters } from './flops.js';
 import type { CallContext } from './handler.js';
 import type { DataChannelServer } from './data-channel.js';
 import { deviceMemory, slotsDoNotFit } from './device.js';
@@ -95,7 +96,13 @@ export class Daemon {
     daemon.#usageFile = saved;
     await daemon.store.init();
     for (const slot of daemon.slots) slot.lifecycle.transition('Starting');
-    daemon.#engines = await registry.status();
+    // The FLOP counters' modules load while the engines are probed (each in its own thread).
+    const [engines] = await Promise.all([
+      registry.status(),
+      prepareFlopCounters().catch((err: unknown) => log.warn({ err }, 'FLOP counters could not be prepared; the first load prepares them')),
+    ]);
+    daemon.#engines = engines;
+    await registry.trimSpares(config.engines);
     for (const engine of daemon.#engines) {
       const fields = { engine: engine.name, priority: engine.priority, devices: engine.devices, formats: engine.formats };
       if (engine.available) log.info(fields, 'engine available');
@@ -224,5 +231,6 @@ export class Daemon {
       if (slot.state === 'Available') slot.lifecycle.transition('Released');
     }
     await this.saveUsage();
+    await this.registry.close();
   }
 }

@@ -36,7 +36,7 @@ export const ENGINES: readonly EngineSpec[] = [
     name: 'ort',
     priority: 400,
     formats: ['onnx'],
-    create: (o) => createOrtEngine(importOnnxRuntime, { providers: o.ortProviders, threads: o.threads, priority: 400 }),
+    create: (o) => createOrtEngine(importOnnxRuntime, { providers: o.ortProviders, threads: o.threads, priority: 400, hostFailures: o.hostFailures }),
   },
   { name: 'tfjs-node', priority: 300, formats: TF_FORMATS, create: () => createTfjsEngine('tfjs-node', 300, TF_FORMATS, importTfjsNode) },
   { name: 'tfjs-wasm', priority: 200, formats: TFJS_FORMATS, create: () => createTfjsEngine('tfjs-wasm', 200, TFJS_FORMATS, importTfjsWasm) },

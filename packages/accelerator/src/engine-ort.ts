@@ -15,6 +15,8 @@ export interface OrtEngineOptions {
   readonly threads?: number | undefined;
   /** Priority in the registry (default 400: below tfjs-node-gpu, above the TF.js CPU engines). */
   readonly priority?: number | undefined;
+  /** Providers known to fail on this host (from an earlier instance), with why. */
+  readonly hostFailures?: Readonly<Record<string, string>> | undefined;
 }
 
 // A provider that fails for one of these reasons fails for every model on this host: try it
@@ -58,7 +60,7 @@ function tensorSpecs(metadata: readonly InferenceSession.ValueMetadata[]): Tenso
  */
 export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngineOptions = {}): Engine {
   const providers = options.providers ?? ORT_PROVIDERS;
-  const hostFailures = new Map<string, string>();
+  const hostFailures = new Map<string, string>(Object.entries(options.hostFailures ?? {}));
   let ort: OrtModule | undefined;
 
   const sessionOptions = (provider: string): InferenceSession.SessionOptions => ({
@@ -124,6 +126,7 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
       return {
         device,
         skipped,
+        hostFailures: Object.fromEntries(hostFailures),
         inputs: tensorSpecs(session.inputMetadata),
         outputs: tensorSpecs(session.outputMetadata),
 

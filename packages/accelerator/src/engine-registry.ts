@@ -66,6 +66,28 @@ export class EngineRegistry {
     return probe;
   }
 
+  /**
+   * Keeps a warm spare only in engines that are the first available choice for some
+   * format (among `only`, the daemon's --engine list, when given); the others drop theirs.
+   * Call after status().
+   */
+  async trimSpares(only?: readonly string[]): Promise<void> {
+    const first = new Set<Engine>();
+    for (const engine of this.#engines) {
+      if (only !== undefined && !only.includes(engine.name)) continue;
+      for (const format of engine.formats) {
+        const taken = [...first].some((e) => e.formats.includes(format));
+        if (!taken && (await this.probe(engine)).available) first.add(engine);
+      }
+    }
+    await Promise.all(this.#engines.filter((e) => !first.has(e)).map((e) => e.dropSpare?.()));
+  }
+
+  /** At shutdown: engines drop their spares and prepare no more. */
+  async close(): Promise<void> {
+    await Promise.all(this.#engines.map((e) => e.close?.()));
+  }
+
   /** Probes every engine (once) and reports each, highest priority first. */
   async status(): Promise<EngineStatus[]> {
     return Promise.all(

@@ -16,6 +16,8 @@ export interface EngineOptions {
   readonly ortProviders: readonly string[];
   /** Threads per inference; 0 lets the engine choose. */
   readonly threads: number;
+  /** Devices earlier threads found broken on this host, with why (see EngineModel.hostFailures). */
+  readonly hostFailures?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A tensor as it crosses: its buffer is transferred, not copied. */
@@ -36,7 +38,7 @@ export type ToWorker =
   | { readonly kind: 'load'; readonly source: ModelSource }
   | { readonly kind: 'run'; readonly id: number; readonly feeds: readonly WireTensorMessage[]; readonly outputs: readonly string[] }
   | { readonly kind: 'dispose' }
-  | { readonly kind: 'memory' };
+  | { readonly kind: 'memory'; readonly collect: boolean };
 
 export type FromWorker =
   | { readonly kind: 'probed'; readonly probe: EngineProbe }
@@ -47,8 +49,17 @@ export type FromWorker =
       readonly outputs: readonly TensorSpec[];
       readonly skipped: readonly SkippedEngine[];
       readonly format: ModelFormat;
+      readonly hostFailures?: Readonly<Record<string, string>> | undefined;
     }
-  | { readonly kind: 'result'; readonly id: number; readonly outputs: readonly WireTensorMessage[] }
+  | {
+      readonly kind: 'result';
+      readonly id: number;
+      readonly outputs: readonly WireTensorMessage[];
+      /** How long the engine worked on the run, ms. */
+      readonly runMs: number;
+      /** The inputs' buffers, handed back for reuse (none that an output shares). */
+      readonly returned: readonly ArrayBuffer[];
+    }
   | { readonly kind: 'disposed' }
   | { readonly kind: 'memory'; readonly memory: EngineMemory }
   | { readonly kind: 'error'; readonly id?: number | undefined; readonly error: ErrorMessage };

@@ -33,7 +33,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
     // Some engines hand back buffers that cannot be transferred (external memory): copy them.
     if (message.kind !== 'result') throw new Error('engine message could not be sent');
     const copies = message.outputs.map((o) => ({ name: o.name, tensor: { ...o.tensor, data: o.tensor.data.slice() } }));
-    port!.postMessage({ ...message, outputs: copies }, transferList(copies));
+    port!.postMessage({ ...message, outputs: copies }, [...transferList(copies), ...message.returned]);
   }
 }
 
@@ -46,20 +46,34 @@ async function handle(message: ToWorker): Promise<void> {
       const probe = await engine.probe();
       if (!probe.available) throw new Error(probe.reason ?? 'unavailable on this host');
       model = await engine.load(message.source);
-      send({ kind: 'loaded', device: model.device, inputs: model.inputs, outputs: model.outputs, skipped: model.skipped, format: message.source.format });
+      send({
+        kind: 'loaded',
+        device: model.device,
+        inputs: model.inputs,
+        outputs: model.outputs,
+        skipped: model.skipped,
+        format: message.source.format,
+        hostFailures: model.hostFailures,
+      });
       return;
     }
     case 'run': {
       if (model === undefined) throw new Error('no model is loaded in this engine worker');
       const feeds = Object.fromEntries(message.feeds.map((f) => [f.name, f.tensor]));
+      const started = performance.now();
       const results = await model.run(feeds, message.outputs);
+      const runMs = performance.now() - started;
       const outputs: WireTensorMessage[] = message.outputs.map((name) => ({ name, tensor: ownTensor(results[name]!) }));
-      send({ kind: 'result', id: message.id, outputs }, transferList(outputs));
+      // The inputs are done with; their buffers go back to the daemon's pool, except one an
+      // output shares (an engine may hand an input through unchanged).
+      const held = new Set(transferList(outputs));
+      const returned = transferList(message.feeds).filter((b) => !held.has(b) && b.byteLength > 0);
+      send({ kind: 'result', id: message.id, outputs, runMs, returned }, [...held, ...returned]);
       return;
     }
     case 'memory': {
       const held = model === undefined ? { tensors: 0, tensorBytes: 0, heapBytes: 0 } : await model.memory();
-      collect();
+      if (message.collect) collect();
       send({ kind: 'memory', memory: { ...held, heapBytes: getHeapStatistics().used_heap_size } });
       return;
     }
@@ -71,8 +85,13 @@ async function handle(message: ToWorker): Promise<void> {
   }
 }
 
+// Messages are handled one at a time, in order: an engine runs one inference at a time,
+// so a run's measured time is the engine's alone, not a wait behind the runs before it.
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToWorker) => {
-  handle(message).catch((err: unknown) => {
-    send({ kind: 'error', id: message.kind === 'run' ? message.id : undefined, error: errorMessage(err) });
-  });
+  queue = queue.then(() =>
+    handle(message).catch((err: unknown) => {
+      send({ kind: 'error', id: message.kind === 'run' ? message.id : undefined, error: errorMessage(err) });
+    }),
+  );
 });

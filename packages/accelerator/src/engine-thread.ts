@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine, EngineModel, EngineProbe, ModelSource } from './engine.js';
 import type { EngineSpec } from './engine-catalog.js';
+import { FRAME_POOL } from './frame-pool.js';
 import {
   errorFrom,
   ownTensor,
@@ -61,6 +62,17 @@ class EngineWorker {
     });
   }
 
+  /** Whether the thread is still there to take requests. */
+  get alive(): boolean {
+    return this.#exited === undefined;
+  }
+
+  /** An idle spare must not keep the daemon's process alive; a model's thread does. */
+  keepProcessAlive(keep: boolean): void {
+    if (keep) this.#worker.ref();
+    else this.#worker.unref();
+  }
+
   async terminate(): Promise<void> {
     if (this.#exited === undefined) {
       const exited = once(this.#worker, 'exit');
@@ -70,31 +82,105 @@ class EngineWorker {
   }
 }
 
+/** How long after a load the engine prepares the next spare (not competing with the first run). */
+const SPARE_DELAY_MS = 1000;
+
 /**
- * The registry-facing engine for a catalog entry: probes in a short-lived worker, and
- * loads each model in a worker of its own that lives until the model is disposed.
- * Tensors cross by transfer: inputs are copied once out of the gRPC message, outputs not
- * at all.
+ * The registry-facing engine for a catalog entry: probes in a worker that then stays as a
+ * warm spare (engine imported), and loads each model in a worker of its own that lives
+ * until the model is disposed; a load takes the spare when there is one, and a new spare is
+ * prepared a moment later. Tensors cross by transfer: inputs are copied once out of the
+ * gRPC message (not at all from the data channel), outputs not at all.
  */
 export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Logger): Engine {
+  /** Devices earlier threads found broken on this host: new threads skip them. */
+  const hostFailures: Record<string, string> = {};
+  let spare: Promise<EngineWorker | undefined> | undefined;
+  let spareTimer: NodeJS.Timeout | undefined;
+  let available = false;
+  let closed = false;
+
+  const newWorker = () => new EngineWorker(spec, { ...options, hostFailures: { ...hostFailures } }, log);
+
+  /** A worker with the engine imported and probed, kept unreferenced; undefined when that failed. */
+  async function warmWorker(): Promise<EngineWorker | undefined> {
+    const worker = newWorker();
+    worker.keepProcessAlive(false);
+    try {
+      const reply = await worker.request({ kind: 'probe' });
+      if (reply.kind === 'probed' && reply.probe.available) {
+        log.info({ engine: spec.name }, 'spare engine thread ready');
+        return worker;
+      }
+    } catch {
+      // A spare that fails to warm is simply not there; the load makes its own worker.
+    }
+    await worker.terminate();
+    return undefined;
+  }
+
+  async function takeWorker(): Promise<EngineWorker> {
+    // Taken synchronously, so two loads never share one spare.
+    const pending = spare;
+    spare = undefined;
+    const ready = await pending;
+    if (ready?.alive === true) {
+      ready.keepProcessAlive(true);
+      return ready;
+    }
+    return newWorker();
+  }
+
+  function prepareSpare(): void {
+    if (closed || !available || spare !== undefined || spareTimer !== undefined) return;
+    spareTimer = setTimeout(() => {
+      spareTimer = undefined;
+      if (!closed && spare === undefined) spare = warmWorker();
+    }, SPARE_DELAY_MS);
+    spareTimer.unref();
+  }
+
+  async function dropSpare(): Promise<void> {
+    clearTimeout(spareTimer);
+    spareTimer = undefined;
+    const idle = spare;
+    spare = undefined;
+    await (await idle)?.terminate();
+  }
+
   return {
     name: spec.name,
     priority: spec.priority,
     formats: spec.formats,
 
     async probe(): Promise<EngineProbe> {
-      const worker = new EngineWorker(spec, options, log);
+      const worker = newWorker();
+      worker.keepProcessAlive(false);
+      let probe: EngineProbe;
       try {
         const reply = await worker.request({ kind: 'probe' });
         if (reply.kind !== 'probed') throw new Error(`unexpected reply ${reply.kind}`);
-        return reply.probe;
-      } finally {
+        probe = reply.probe;
+      } catch (err) {
         await worker.terminate();
+        throw err;
       }
+      available = probe.available;
+      // The probing thread has the engine imported: it becomes the first spare.
+      if (available && !closed) spare = Promise.resolve(worker);
+      else await worker.terminate();
+      return probe;
+    },
+
+    dropSpare,
+
+    async close(): Promise<void> {
+      closed = true;
+      await dropSpare();
     },
 
     async load(source: ModelSource): Promise<EngineModel> {
-      const worker = new EngineWorker(spec, options, log);
+      const worker = await takeWorker();
       let reply: FromWorker;
       try {
         reply = await worker.request({ kind: 'load', source });
@@ -102,18 +188,23 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
       } catch (err) {
         await worker.terminate();
         throw err;
+      } finally {
+        prepareSpare();
       }
+      Object.assign(hostFailures, reply.hostFailures ?? {});
       let next = 0;
       return {
         device: reply.device,
         inputs: reply.inputs,
         outputs: reply.outputs,
         skipped: reply.skipped,
-        async run(feeds, outputs) {
+        async run(feeds, outputs, timing) {
           const id = (next += 1);
           const wire: WireTensorMessage[] = Object.entries(feeds).map(([name, tensor]) => ({ name, tensor: ownTensor(tensor) }));
           const result = await worker.request({ kind: 'run', id, feeds: wire, outputs }, transferList(wire));
           if (result.kind !== 'result') throw new Error(`unexpected reply ${result.kind}`);
+          for (const buffer of result.returned) FRAME_POOL.adopt(buffer);
+          if (timing !== undefined) timing.engineMs = result.runMs;
           const out: Record<string, Tensor> = {};
           for (const o of result.outputs) out[o.name] = o.tensor;
           return out;
@@ -125,8 +216,8 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
             await worker.terminate();
           }
         },
-        async memory() {
-          const reply = await worker.request({ kind: 'memory' });
+        async memory(memoryOptions) {
+          const reply = await worker.request({ kind: 'memory', collect: memoryOptions?.collect !== false });
           if (reply.kind !== 'memory') throw new Error(`unexpected reply ${reply.kind}`);
           return reply.memory;
         },

@@ -61,11 +61,33 @@ export interface EngineModel {
    * the outputs wanted, in order. Errors the engine raises about the inputs come back as
    * INVALID_ARGUMENT (INFERENCE_FAILED).
    */
-  run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]): Promise<Record<string, Tensor>>;
+  run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], timing?: RunTiming): Promise<Record<string, Tensor>>;
+  /**
+   * Devices that failed for reasons of the host, not of this model (a missing CUDA
+   * library): a fresh instance of the engine skips them without trying.
+   */
+  readonly hostFailures?: Readonly<Record<string, string>> | undefined;
   /** Frees the model's memory; called once, after the last run finished. */
   dispose(): Promise<void>;
   /** What the engine holds for this model now. */
-  memory(): Promise<EngineMemory>;
+  memory(options?: MemoryOptions): Promise<EngineMemory>;
+}
+
+/**
+ * Filled in by engines that know how long the engine itself worked on a run (an engine
+ * thread: without the wait for the thread and the hops to it).
+ */
+export interface RunTiming {
+  engineMs?: number;
+}
+
+/** Options of EngineModel.memory. */
+export interface MemoryOptions {
+  /**
+   * Collect garbage first, so the heap figure is what the engine holds (default true).
+   * A check that reads only the engine's tensor bytes skips it.
+   */
+  readonly collect?: boolean | undefined;
 }
 
 /** Runs some model formats on some devices. Registered in an EngineRegistry. */
@@ -81,4 +103,12 @@ export interface Engine {
    * any other error means this engine cannot run it here, and the next one is tried.
    */
   load(source: ModelSource): Promise<EngineModel>;
+  /**
+   * Lets go of what the engine keeps ready for the next load (a warm thread); it still
+   * loads models, only slower. Called for engines that are nobody's first choice, and at
+   * shutdown.
+   */
+  dropSpare?(): Promise<void>;
+  /** At shutdown: drops the spare and prepares no more. */
+  close?(): Promise<void>;
 }

@@ -53,9 +53,15 @@ const DTYPE: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 4: 
 
 let modelType: protobuf.Type | undefined;
 
-function decodeModel(bytes: Uint8Array): OnnxModel {
+/** Parses the ONNX schema (once; ahead of the first load, see prepareFlopCounters). */
+export function prepareOnnxSchema(): protobuf.Type {
   modelType ??= new protobuf.Root().loadSync(join(PROTO_DIR, 'onnx/onnx.proto'), { keepCase: true }).lookupType('onnx.ModelProto');
-  return modelType.toObject(modelType.decode(bytes), { longs: Number, enums: String, defaults: true }) as OnnxModel;
+  return modelType;
+}
+
+function decodeModel(bytes: Uint8Array): OnnxModel {
+  const type = prepareOnnxSchema();
+  return type.toObject(type.decode(bytes), { longs: Number, enums: String, defaults: true }) as OnnxModel;
 }
 
 /** The elements of a small tensor, from whichever field holds them. */

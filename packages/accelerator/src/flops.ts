@@ -215,15 +215,37 @@ export function declaredShapes(counter: FlopCounter, fill: (input: string, axis:
 /** Where a model's FLOP counter comes from, by format. */
 export type CounterLoader = (path: string) => Promise<FlopCounter>;
 
-/** Loads the FLOP counter of a stored model; rejects with a plain Error saying why it cannot. */
-export async function loadFlopCounter(format: ModelFormat, path: string): Promise<FlopCounter> {
-  const loaders: Record<ModelFormat, () => Promise<CounterLoader>> = {
-    onnx: async () => (await import('./flops-onnx.js')).onnxFlopCounter,
-    'tfjs-graph': async () => (await import('./flops-tf.js')).tfGraphFlopCounter,
-    'tfjs-layers': async () => (await import('./flops-keras.js')).kerasFlopCounter,
-    'saved-model': async () => {
-      throw new Error('FLOP counts of SavedModels are not implemented (their graphs live in function libraries)');
-    },
-  };
-  return cachedCounter(await (await loaders[format]())(path));
+const LOADERS: Record<ModelFormat, () => Promise<CounterLoader>> = {
+  onnx: async () => (await import('./flops-onnx.js')).onnxFlopCounter,
+  'tfjs-graph': async () => (await import('./flops-tf.js')).tfGraphFlopCounter,
+  'tfjs-layers': async () => (await import('./flops-keras.js')).kerasFlopCounter,
+  'saved-model': async () => {
+    throw new Error('FLOP counts of SavedModels are not implemented (their graphs live in function libraries)');
+  },
+};
+
+/** Counters of recently loaded models by content digest: a model loaded again (another slot, a reload) is not parsed again. */
+const counters = new Map<string, Promise<FlopCounter>>();
+const COUNTERS_KEPT = 16;
+
+/**
+ * Loads the FLOP counter of a stored model (kept by `sha256` for later loads); rejects with
+ * a plain Error saying why it cannot.
+ */
+export function loadFlopCounter(format: ModelFormat, path: string, sha256?: string): Promise<FlopCounter> {
+  const cached = sha256 === undefined ? undefined : counters.get(sha256);
+  if (cached !== undefined) return cached;
+  const loading = (async () => cachedCounter(await (await LOADERS[format]())(path)))();
+  if (sha256 !== undefined) {
+    counters.set(sha256, loading);
+    loading.catch(() => counters.delete(sha256));
+    if (counters.size > COUNTERS_KEPT) counters.delete(counters.keys().next().value as string);
+  }
+  return loading;
+}
+
+/** Imports the counters ahead of the first load (their modules and schemas take a while). */
+export async function prepareFlopCounters(): Promise<void> {
+  const [onnx] = await Promise.all([import('./flops-onnx.js'), LOADERS['tfjs-graph'](), LOADERS['tfjs-layers']()]);
+  onnx.prepareOnnxSchema();
 }

@@ -8,6 +8,7 @@ import {
   type ModelInferResponse,
   type Tensor,
 } from '@eais/shared';
+import type { RunTiming } from './engine.js';
 import type { LoadedModel } from './loaded-model.js';
 import type { Slot } from './slot.js';
 
@@ -43,6 +44,7 @@ export function decodeInputs(request: ModelInferRequest): Record<string, Tensor>
 export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: number, signal?: AbortSignal): Promise<ModelInferResponse> {
   const bytesIn = request.raw_input_contents.reduce((sum, raw) => sum + raw.byteLength, 0);
   let throttledMs = 0;
+  let queueMs = 0;
   let model: LoadedModel | undefined;
   let computeMs = 0;
   try {
@@ -59,9 +61,14 @@ export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: 
     if (Date.now() >= deadlineMs) {
       throw createError('DEADLINE_EXCEEDED', `the request's deadline passed before model "${model.name}" could run it`);
     }
+    // Compute is the engine's own time where it says (an engine thread); the rest of the
+    // run (waiting for a batch or for the engine thread, the hops to it) counts as queue.
     const started = performance.now();
-    const results = await model.run(feeds, outputs, deadlineMs);
-    computeMs = performance.now() - started;
+    const timing: RunTiming = {};
+    const results = await model.run(feeds, outputs, deadlineMs, timing);
+    const elapsed = performance.now() - started;
+    computeMs = Math.min(elapsed, timing.engineMs ?? elapsed);
+    queueMs += elapsed - computeMs;
     const response: ModelInferResponse = {
       model_name: model.name,
       model_version: '1',
@@ -78,11 +85,11 @@ export async function infer(slot: Slot, request: ModelInferRequest, deadlineMs: 
       bytesOut += wire.raw.byteLength;
     }
     slot.usage.request({ ok: true, fp32Flops: charge.fp32, fp16Flops: charge.fp16, throttledMs, bytesIn, bytesOut });
-    model.record(true, throttledMs, computeMs);
+    model.record(true, throttledMs + queueMs, computeMs);
     return response;
   } catch (err) {
     slot.usage.request({ ok: false, throttledMs, bytesIn });
-    model?.record(false, throttledMs, computeMs);
+    model?.record(false, throttledMs + queueMs, computeMs);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 // A model loaded on a slot: request checks against its inputs, runs, and a drained close.
 
 import { createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
-import type { EngineModel, SkippedEngine, TensorSpec } from './engine.js';
+import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from './engine.js';
 import { declaredShapes, type FlopCount, type FlopCounter } from './flops.js';
 import { Batcher, type BatchPolicy } from './model-batcher.js';
 import type { StoredModel } from './model-store.js';
@@ -44,6 +44,8 @@ export class LoadedModel {
   #flopsNote = '';
   /** Slot memory the model holds: weights and working memory (set by the slot at load). */
   memoryBytes = 0;
+  /** Where the load's time went, ms (for the log): FLOP counter, engine, memory check. */
+  loadPhases: { readonly flopsMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
   readonly #batcher: Batcher | undefined;
   readonly #stats = { success: 0, failure: 0, queueMs: 0, computeMs: 0, runs: 0 };
 
@@ -60,7 +62,7 @@ export class LoadedModel {
     readonly counter: FlopCounter | string,
     batching?: BatchPolicy,
   ) {
-    this.#batcher = batching === undefined ? undefined : new Batcher(batching, (feeds, outputs) => this.engineModel.run(feeds, outputs));
+    this.#batcher = batching === undefined ? undefined : new Batcher(batching, (feeds, outputs, timing) => this.engineModel.run(feeds, outputs, timing));
     if (typeof counter === 'string') {
       this.#flopsNote = `FLOPs are not counted for this model: ${counter}`;
       return;
@@ -175,13 +177,18 @@ export class LoadedModel {
    * Runs checked feeds, merged with others when the model batches (the deadline is the
    * request's, Unix ms). FAILED_PRECONDITION (MODEL_NOT_FOUND) once the model is closing.
    */
-  async run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], deadlineMs = Number.POSITIVE_INFINITY): Promise<Record<string, Tensor>> {
+  async run(
+    feeds: Readonly<Record<string, Tensor>>,
+    outputs: readonly string[],
+    deadlineMs = Number.POSITIVE_INFINITY,
+    timing?: RunTiming,
+  ): Promise<Record<string, Tensor>> {
     if (this.#closed) throw createError('MODEL_NOT_FOUND', `model "${this.name}" was unloaded; load it again`);
     this.#inflight += 1;
     try {
-      if (this.#batcher !== undefined) return await this.#batcher.submit(feeds, outputs, deadlineMs);
+      if (this.#batcher !== undefined) return await this.#batcher.submit(feeds, outputs, deadlineMs, timing);
       this.#stats.runs += 1;
-      return await this.engineModel.run(feeds, outputs);
+      return await this.engineModel.run(feeds, outputs, timing);
     } finally {
       this.#inflight -= 1;
       if (this.#inflight === 0) this.#drained?.();

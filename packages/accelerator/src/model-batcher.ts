@@ -2,6 +2,7 @@
 // merged into one engine call along dimension 0 and split back, in order.
 
 import { createError, type Tensor, type TypedArray } from '@eais/shared';
+import type { RunTiming } from './engine.js';
 
 /** When to merge: up to `maxBatch` rows, waiting at most `maxDelayMs` for company. */
 export interface BatchPolicy {
@@ -9,12 +10,14 @@ export interface BatchPolicy {
   readonly maxDelayMs: number;
 }
 
-type Run = (feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[]) => Promise<Record<string, Tensor>>;
+type Run = (feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], timing?: RunTiming) => Promise<Record<string, Tensor>>;
 
 interface Entry {
   readonly feeds: Readonly<Record<string, Tensor>>;
   readonly rows: number;
   readonly deadlineMs: number;
+  /** Gets the engine time of the batch the request ran in. */
+  readonly timing: RunTiming | undefined;
   resolve(out: Record<string, Tensor>): void;
   reject(err: unknown): void;
 }
@@ -79,12 +82,12 @@ export class Batcher {
     private readonly run: Run,
   ) {}
 
-  submit(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], deadlineMs: number): Promise<Record<string, Tensor>> {
+  submit(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], deadlineMs: number, timing?: RunTiming): Promise<Record<string, Tensor>> {
     const rows = (Object.values(feeds)[0]?.dims[0] as number | undefined) ?? 1;
     if (rows >= this.policy.maxBatch) {
       this.calls += 1;
       this.requests += 1;
-      return this.run(feeds, outputs);
+      return this.run(feeds, outputs, timing);
     }
     const key = signature(feeds, outputs);
     return new Promise((resolve, reject) => {
@@ -99,7 +102,7 @@ export class Batcher {
         created.timer = setTimeout(() => this.#flush(key, created), this.policy.maxDelayMs);
         this.#groups.set(key, group);
       }
-      group.entries.push({ feeds, rows, deadlineMs, resolve, reject });
+      group.entries.push({ feeds, rows, deadlineMs, timing, resolve, reject });
       group.rows += rows;
       if (group.rows >= this.policy.maxBatch) this.#flush(key, group);
     });
@@ -119,13 +122,15 @@ export class Batcher {
     this.requests += live.length;
     if (live.length === 1) {
       const [only] = live as [Entry];
-      this.run(only.feeds, group.outputs).then(only.resolve, only.reject);
+      this.run(only.feeds, group.outputs, only.timing).then(only.resolve, only.reject);
       return;
     }
+    const timing: RunTiming = {};
     const names = Object.keys(live[0]!.feeds);
     const merged = Object.fromEntries(names.map((name) => [name, concat(live.map((e) => e.feeds[name] as Tensor))]));
-    this.run(merged, group.outputs).then(
+    this.run(merged, group.outputs, timing).then(
       (results) => {
+        for (const entry of live) if (entry.timing !== undefined) entry.timing.engineMs = timing.engineMs;
         try {
           const parts = Object.fromEntries(group.outputs.map((name) => [name, split(results[name] as Tensor, live.map((e) => e.rows))]));
           live.forEach((entry, i) => entry.resolve(Object.fromEntries(group.outputs.map((name) => [name, (parts[name] as Tensor[])[i] as Tensor]))));

@@ -33,7 +33,7 @@ function hostPort(host: string, port: number): string {
 export async function startAccelerator(config: DaemonConfig, log: Logger, registry?: EngineRegistry): Promise<RunningAccelerator> {
   const daemon = await Daemon.start(config, log, registry);
   if (config.dataChannelPort !== undefined) {
-    const channel = new DataChannelServer(daemon.binds, log.child({ component: 'data-channel' }));
+    const channel = new DataChannelServer(daemon.binds, daemon.store, log.child({ component: 'data-channel' }));
     await channel.listen(config.host, config.dataChannelPort);
     daemon.dataChannel = channel;
   }

@@ -103,7 +103,7 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
         defaults: { mode: daemon.config.batching, maxBatch: daemon.config.maxBatch, maxDelayMs: daemon.config.batchDelayMs },
       });
       context.log.info(
-        { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started },
+        { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started, phases: model.loadPhases },
         'model loaded',
       );
       return { model: model.toMessage() };

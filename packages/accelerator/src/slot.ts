@@ -157,7 +157,9 @@ export class Slot {
     this.#loading.add(name);
     let reserved = 0;
     try {
-      const counter = await loadFlopCounter(stored.format, stored.path).catch((err: unknown) => (err as Error).message);
+      const began = performance.now();
+      const counter = await loadFlopCounter(stored.format, stored.path, stored.sha256).catch((err: unknown) => (err as Error).message);
+      const counted = performance.now();
       const working = workingMemory(counter, stored.weightsBytes);
       const needed = stored.weightsBytes + working.bytes;
       if (this.#memoryBytes + needed > this.spec.memoryBytes) throw this.#refuse(name, stored.weightsBytes, working, false);
@@ -167,6 +169,7 @@ export class Slot {
         { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes },
         { only },
       );
+      const engineDone = performance.now();
       const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
       const batchable = LoadedModel.batchable(loaded.model);
       const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined);
@@ -175,7 +178,7 @@ export class Slot {
         throw createError('BAD_REQUEST', `model "${name}" cannot be batched: its inputs and outputs must all have a free first (batch) dimension`, { slotId: this.id });
       }
       // TF.js holds quantized weights dequantized: check again with what the engine holds.
-      const held = await loaded.model.memory().catch(() => undefined);
+      const held = await loaded.model.memory({ collect: false }).catch(() => undefined);
       const weights = Math.max(stored.weightsBytes, held?.tensorBytes ?? 0);
       if (weights + working.bytes > reserved) {
         this.#memoryBytes -= reserved;
@@ -188,6 +191,7 @@ export class Slot {
         this.#memoryBytes += reserved;
       }
       model.memoryBytes = reserved;
+      model.loadPhases = { flopsMs: counted - began, engineMs: engineDone - counted, memoryCheckMs: performance.now() - engineDone };
       if (this.state !== 'InUse') {
         await model.close();
         this.assertServing();

@@ -139,4 +139,27 @@ describe('EngineRegistry', () => {
     registry.register(fake('x', 1).engine);
     expect(() => registry.register(fake('x', 2).engine)).toThrow(/registered twice/);
   });
+
+  it('should keep warm spares only in the first available engine of each format, within --engine, and drop all at close', async () => {
+    const registry = new EngineRegistry();
+    const dropped: string[] = [];
+    const closed: string[] = [];
+    const withSpare = (f: ReturnType<typeof fake>) => {
+      f.engine.dropSpare = async () => void dropped.push(f.engine.name);
+      f.engine.close = async () => void closed.push(f.engine.name);
+      return f.engine;
+    };
+    registry.register(withSpare(fake('gpu', 500, { formats: ['onnx'], probe: 'no GPU here' })));
+    registry.register(withSpare(fake('ort', 400, { formats: ['onnx'] })));
+    registry.register(withSpare(fake('wasm', 200, { formats: ['tfjs-graph', 'tfjs-layers'] })));
+    registry.register(withSpare(fake('js', 100, { formats: ['tfjs-graph', 'tfjs-layers'] })));
+    await registry.status();
+    await registry.trimSpares();
+    expect(dropped.sort()).toEqual(['gpu', 'js']);
+    dropped.length = 0;
+    await registry.trimSpares(['ort', 'js']);
+    expect(dropped.sort()).toEqual(['gpu', 'wasm']);
+    await registry.close();
+    expect(closed.sort()).toEqual(['gpu', 'js', 'ort', 'wasm']);
+  });
 });

@@ -87,7 +87,10 @@ export interface ModelInfo {
   readonly lastFlops: FlopCount | undefined;
   /** Dynamic batching as in force for the model. */
   readonly batching: { readonly enabled: boolean; readonly maxBatchSize: number; readonly maxQueueDelayMs: number };
-  /** What the model served: requests ok and failed, summed queue and engine time (ms), engine calls. */
+  /**
+   * What the model served: requests ok and failed; summed queue time (quota, batch, waiting
+   * for the engine thread) and engine time (ms); engine calls.
+   */
   readonly stats: { readonly successCount: number; readonly failureCount: number; readonly queueMs: number; readonly computeMs: number; readonly engineRuns: number };
   /** What the model's engine holds now (Describe only): live tensors (-1: not told), their bytes, the engine thread's heap. */
   readonly engineMemory: { readonly tensors: number; readonly tensorBytes: number; readonly heapBytes: number } | undefined;

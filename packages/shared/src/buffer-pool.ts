@@ -33,7 +33,8 @@ export class BufferPool {
       this.#idleBytes -= capacity;
       return Buffer.from(reused, 0, size);
     }
-    const fresh = new ArrayBuffer(capacity);
+    // Not zero-filled: every byte is written by the socket before anyone reads it.
+    const fresh = Buffer.allocUnsafeSlow(capacity).buffer as ArrayBuffer;
     owners.set(fresh, this);
     return Buffer.from(fresh, 0, size);
   }
@@ -52,6 +53,16 @@ export class BufferPool {
     list.push(buffer);
     this.#free.set(capacity, list);
     this.#idleBytes += capacity;
+  }
+
+  /**
+   * Takes a buffer this process now owns outright (one a worker thread handed back) into the
+   * pool, when its size is one of the pool's classes.
+   */
+  adopt(buffer: ArrayBuffer): void {
+    if (buffer.byteLength < MIN_POOLED || sizeClass(buffer.byteLength) !== buffer.byteLength) return;
+    owners.set(buffer, this);
+    this.#give(buffer);
   }
 
   /**
