@@ -3,6 +3,8 @@
 
 import { attach, InvalidArgumentError, UnavailableError, type Accelerator } from '@eais/agent';
 import { FrameReader, writeFrame, type Frame } from '@eais/shared';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
@@ -32,6 +34,25 @@ async function hello(port: number, ticket: string | Buffer): Promise<{ frame: Fr
   });
   socket.destroy();
   return { frame, closed };
+}
+
+/** An open data channel on a raw socket: send frames, read the answers in order. */
+async function rawChannel(port: number, ticket: string): Promise<{ send(header: Parameters<typeof writeFrame>[1], tensors?: Parameters<typeof writeFrame>[2]): Promise<Frame>; close(): void }> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const reader = new FrameReader();
+  const waiting: ((frame: Frame) => void)[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    for (const frame of reader.push(chunk)) waiting.shift()?.(frame);
+  });
+  const send = (header: Parameters<typeof writeFrame>[1], tensors: Parameters<typeof writeFrame>[2] = []) =>
+    new Promise<Frame>((resolve) => {
+      waiting.push(resolve);
+      writeFrame(socket, header, tensors);
+    });
+  const welcome = await send({ kind: 'hello', id: 0, ticket });
+  expect(welcome.header.kind).toBe('welcome');
+  return { send, close: () => socket.destroy() };
 }
 
 describe('data channel', () => {
@@ -83,6 +104,34 @@ describe('data channel', () => {
     const err = await model.run({ a: { dtype: 'int32', dims: [2], data: [1, 2] }, b: { dtype: 'float32', dims: [2], data: [1, 2] } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect(err).toMatchObject({ reason: 'WRONG_DTYPE', slotId: accelerator.slot.id });
+  });
+
+  it('should upload models over the channel; a wrong digest stores nothing and the channel keeps serving', async () => {
+    // The agent's loads went over the channel (the first test uploaded the recognizer).
+    const uploaded = await daemon.waitForLog((l) => l.msg === 'model uploaded' && l.component === 'data-channel');
+    expect(uploaded).toMatchObject({ bytes: statSync(REC_MODEL).size, alreadyStored: false });
+
+    const raw = rawClients(daemon.endpoint);
+    const { token } = await rawAttach(raw.control);
+    const grant = await call<{ port: number; ticket: string }>(raw.control, 'OpenDataChannel', {}, auth(token));
+    const channel = await rawChannel(grant.port, grant.ticket);
+    const bytes = addSubModel(3);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const model = [{ name: 'model', datatype: 'UINT8', shape: [bytes.byteLength], bytes }];
+    const wrong = await channel.send({ kind: 'upload', id: 1, sha256: 'f'.repeat(64), format: 'onnx' }, model);
+    expect(wrong.header).toMatchObject({ kind: 'error', id: 1, code: 3, reason: 'DIGEST_MISMATCH' });
+    const right = await channel.send({ kind: 'upload', id: 2, sha256, format: 'onnx' }, model);
+    expect(right.header).toMatchObject({ kind: 'result', id: 2, sha256, alreadyStored: false });
+    const again = await channel.send({ kind: 'upload', id: 3, sha256, format: 'onnx' }, model);
+    expect(again.header).toMatchObject({ kind: 'result', id: 3, alreadyStored: true });
+    const twoTensors = await channel.send({ kind: 'upload', id: 4, sha256, format: 'onnx' }, [...model, ...model]);
+    expect(twoTensors.header).toMatchObject({ kind: 'error', id: 4, reason: 'BAD_REQUEST' });
+    // The stored model loads by digest.
+    const loaded = await call<{ model: { name: string } }>(raw.control, 'LoadModel', { sha256, name: 'up' }, auth(token));
+    expect(loaded.model.name).toBe('up');
+    channel.close();
+    await call(raw.control, 'Detach', {}, auth(token));
+    raw.close();
   });
 
   it('should take each ticket once, and refuse a connection without one', async () => {

@@ -14,13 +14,16 @@ import {
   type FrameHeader,
   type ModelInferRequest,
   type ModelInferResponse,
+  type OutgoingTensor,
 } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Bind, BindTable } from './bind.js';
 import { markTransferable } from './engine-thread-protocol.js';
+import { FRAME_POOL } from './frame-pool.js';
 import { infer } from './inference.js';
+import type { ModelStore } from './model-store.js';
 
 const TICKET_TTL_MS = 30_000;
 
@@ -29,7 +32,13 @@ interface Ticket {
   readonly expiresAtMs: number;
 }
 
-function responseTensors(response: ModelInferResponse) {
+/** What a request is answered with: header fields and tensors of the result frame. */
+interface Result {
+  readonly header: Omit<FrameHeader, 'kind' | 'id' | 'tensors'>;
+  readonly tensors: readonly OutgoingTensor[];
+}
+
+function responseTensors(response: ModelInferResponse): OutgoingTensor[] {
   return response.outputs.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, bytes: response.raw_output_contents[i] as Uint8Array }));
 }
 
@@ -41,8 +50,6 @@ function responseTensors(response: ModelInferResponse) {
 export class DataChannelServer {
   readonly #server: Server;
   readonly #tickets = new Map<string, Ticket>();
-  /** Receive buffers, reused once a frame's reply is written (echo) or its engine run is done. */
-  readonly #pool = new BufferPool();
   readonly #sockets = new Map<Bind, Set<Socket>>();
   /** Requests running now, each with the function that answers it (once). */
   readonly #inflight = new Set<(err: unknown) => void>();
@@ -52,6 +59,7 @@ export class DataChannelServer {
 
   constructor(
     binds: BindTable,
+    private readonly store: ModelStore,
     private readonly log: Logger,
   ) {
     this.#server = createServer((socket) => this.#accept(socket));
@@ -88,7 +96,7 @@ export class DataChannelServer {
 
   #accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const reader = new FrameReader(undefined, this.#pool);
+    const reader = new FrameReader(undefined, FRAME_POOL);
     let bind: Bind | undefined;
     const fail = (message: string): void => {
       writeFrame(socket, { kind: 'error', id: 0, code: 16, reason: 'TOKEN_UNKNOWN', message });
@@ -130,18 +138,18 @@ export class DataChannelServer {
     // A child logger only where something is logged: the hot path allocates no logger.
     const log = (): Logger => this.log.child({ slot: bind.slot.id, requestId: header.requestId ?? String(id) });
     let answered = false;
-    const abort = (err: unknown): void => reply(undefined, err);
+    const abort = (err: unknown): void => answer(undefined, err);
     this.#inflight.add(abort);
     // An echo's reply is a view of its request frame, which is free again once written.
     const written = header.kind === 'echo' ? () => BufferPool.recycle(frame.buffer.buffer) : undefined;
-    const reply = (response: ModelInferResponse | undefined, err?: unknown): void => {
+    const answer = (result: Result | undefined, err?: unknown): void => {
       if (answered) return;
       answered = true;
       this.#inflight.delete(abort);
       if (this.#inflight.size === 0) this.#drained?.();
       if (socket.destroyed) return;
-      if (err === undefined && response !== undefined) {
-        writeFrame(socket, { kind: 'result', id, model: response.model_name }, responseTensors(response), written);
+      if (err === undefined && result !== undefined) {
+        writeFrame(socket, { kind: 'result', id, ...result.header }, result.tensors, written);
         return;
       }
       const error = EaisError.from(err, { requestId: header.requestId, slotId: bind.slot.id });
@@ -154,31 +162,59 @@ export class DataChannelServer {
       bind.lease.renew();
       const tensors = header.tensors ?? [];
       markTransferable(frame.buffer.buffer);
-      if (header.kind === 'echo') {
-        reply({
-          model_name: '',
-          id: '',
-          outputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
-          raw_output_contents: tensors.map((t) => frameTensorBytes(frame, t)),
-        });
-        return;
+      switch (header.kind) {
+        case 'echo':
+          answer({ header: {}, tensors: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, bytes: frameTensorBytes(frame, t) })) });
+          return;
+        case 'upload':
+          this.#upload(bind, frame).then(answer, (err: unknown) => answer(undefined, err));
+          return;
+        case 'infer': {
+          bind.slot.assertServing();
+          if (this.log.isLevelEnabled('debug')) log().debug({ model: header.model }, 'data-channel request started');
+          const request: ModelInferRequest = {
+            model_name: header.model ?? '',
+            id: header.requestId ?? '',
+            inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
+            outputs: (header.outputs ?? []).map((name) => ({ name })),
+            raw_input_contents: tensors.map((t) => frameTensorBytes(frame, t)),
+          };
+          infer(bind.slot, request, header.deadlineMs ?? Number.POSITIVE_INFINITY).then(
+            (response) => answer({ header: { model: response.model_name }, tensors: responseTensors(response) }),
+            (err: unknown) => answer(undefined, err),
+          );
+          return;
+        }
+        default:
+          throw createError('BAD_REQUEST', `unexpected ${header.kind} frame on an open data channel`);
       }
-      if (header.kind !== 'infer') throw createError('BAD_REQUEST', `unexpected ${header.kind} frame on an open data channel`);
-      bind.slot.assertServing();
-      if (this.log.isLevelEnabled('debug')) log().debug({ model: header.model }, 'data-channel request started');
-      const request: ModelInferRequest = {
-        model_name: header.model ?? '',
-        id: header.requestId ?? '',
-        inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
-        outputs: (header.outputs ?? []).map((name) => ({ name })),
-        raw_input_contents: tensors.map((t) => frameTensorBytes(frame, t)),
-      };
-      infer(bind.slot, request, header.deadlineMs ?? Number.POSITIVE_INFINITY).then(
-        (response) => reply(response),
-        (err: unknown) => reply(undefined, err),
-      );
     } catch (err) {
-      reply(undefined, err);
+      answer(undefined, err);
+    }
+  }
+
+  /** Stores an uploaded model (the frame's one tensor), as UploadModel does over gRPC. */
+  async #upload(bind: Bind, frame: Frame): Promise<Result> {
+    const { header } = frame;
+    const [payload, extra] = header.tensors ?? [];
+    if (payload === undefined || extra !== undefined) throw createError('BAD_REQUEST', 'an upload frame carries the model as exactly one tensor');
+    const bytes = frameTensorBytes(frame, payload);
+    const started = performance.now();
+    try {
+      const result = await this.store.receive(
+        { sha256: header.sha256 ?? '', sizeBytes: bytes.byteLength, format: header.format ?? '' },
+        (async function* () {
+          yield bytes;
+        })(),
+      );
+      bind.slot.usage.received(result.model.sizeBytes);
+      this.log.info(
+        { slot: bind.slot.id, sha256: result.model.sha256, bytes: result.model.sizeBytes, alreadyStored: result.alreadyStored, ms: performance.now() - started },
+        'model uploaded',
+      );
+      return { header: { sha256: result.model.sha256, alreadyStored: result.alreadyStored }, tensors: [] };
+    } finally {
+      BufferPool.recycle(frame.buffer.buffer);
     }
   }
 

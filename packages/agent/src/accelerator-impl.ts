@@ -21,7 +21,7 @@ import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './ten
 import { grpcTransport, type Transport } from './transport.js';
 import { ChannelTransport } from './transport-channel.js';
 import { streamTransport } from './transport-stream.js';
-import { modelPayload, writeUpload, type ModelPayload } from './upload.js';
+import { CHANNEL_UPLOAD_MAX_BYTES, modelPayload, payloadBytes, writeUpload, type ModelPayload } from './upload.js';
 import { slotUsage, type SlotUsage } from './usage.js';
 
 const CALL_DEADLINE_MS = 60_000;
@@ -249,6 +249,19 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
 
   async #upload(payload: ModelPayload, options: CallOptions): Promise<void> {
     const requestId = options.requestId ?? newRequestId();
+    // Over the data channel in one frame when it is open and the model is not huge (both
+    // sides hold the whole model in memory for a moment); otherwise streamed over gRPC.
+    const channel = this.#preferred;
+    if (channel instanceof ChannelTransport && channel.open && payload.sizeBytes <= CHANNEL_UPLOAD_MAX_BYTES) {
+      try {
+        await channel.upload(await payloadBytes(payload), payload.sha256, payload.format, options.deadlineMs ?? LOAD_DEADLINE_MS, requestId);
+        this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: 'channel' }, 'model uploaded');
+        return;
+      } catch (err) {
+        // A channel that closed under the upload: send it over gRPC instead.
+        if (!(err instanceof EaisError && err.reason === 'UNAVAILABLE' && !channel.open)) throw err;
+      }
+    }
     await this.#connection.clientStream(
       this.#connection.control,
       'UploadModel',

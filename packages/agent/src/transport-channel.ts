@@ -9,6 +9,7 @@ import {
   writeFrame,
   type EaisError,
   type Frame,
+  type FrameHeader,
   type ModelInferRequest,
   type ModelInferResponse,
   type OpenDataChannelResponse,
@@ -136,7 +137,7 @@ export class ChannelTransport implements Transport {
   }
 
   #request(
-    header: { kind: 'hello' | 'infer' | 'echo'; ticket?: string; model?: string; outputs?: string[]; deadlineMs?: number },
+    header: Omit<FrameHeader, 'id' | 'tensors' | 'requestId'>,
     tensors: { name: string; datatype: string; shape: readonly number[]; bytes: Uint8Array }[],
     deadlineMs: number,
     requestId: string,
@@ -176,6 +177,17 @@ export class ChannelTransport implements Transport {
       outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
       raw_output_contents: outputs.map((t) => frameTensorBytes(frame, t)),
     };
+  }
+
+  /** Uploads a model's bytes in one frame; resolves with whether the daemon had them already. */
+  async upload(bytes: Uint8Array, sha256: string, format: string, deadlineMs: number, requestId: string): Promise<boolean> {
+    const frame = await this.#request(
+      { kind: 'upload', sha256, format },
+      [{ name: 'model', datatype: 'UINT8', shape: [bytes.byteLength], bytes }],
+      deadlineMs,
+      requestId,
+    );
+    return frame.header.alreadyStored === true;
   }
 
   /** Sends tensors and gets them back, without an engine (the transport's floor). */

@@ -5,6 +5,7 @@ import type { ClientWritableStream } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { once } from 'node:events';
 import { basename, extname } from 'node:path';
 import { packFolder } from './model-pack.js';
@@ -45,10 +46,21 @@ async function* sliceBytes(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   }
 }
 
-async function hashFile(path: string): Promise<string> {
+/** Digests of files hashed lately, by path, size, modification time and inode. */
+const digests = new Map<string, string>();
+const DIGESTS_KEPT = 64;
+
+/** A file's sha256; a file loaded again unchanged is not read again. */
+async function hashFile(path: string, info: Stats): Promise<string> {
+  const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${path}`;
+  const known = digests.get(key);
+  if (known !== undefined) return known;
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  const digest = hash.digest('hex');
+  digests.set(key, digest);
+  if (digests.size > DIGESTS_KEPT) digests.delete(digests.keys().next().value as string);
+  return digest;
 }
 
 /**
@@ -91,7 +103,7 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
   if (format === undefined) {
     throw createError('BAD_REQUEST', `cannot tell the model format of "${source}" from its extension; pass { format: 'onnx' }`);
   }
-  const sha256 = await hashFile(source);
+  const sha256 = await hashFile(source, info);
   return {
     sha256,
     sizeBytes: info.size,
@@ -99,6 +111,25 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
     name: options.name ?? nameFrom(source, sha256),
     chunks: () => createReadStream(source, { highWaterMark: CHUNK_BYTES }),
   };
+}
+
+/** Models up to this size travel over the data channel in one frame; larger ones stream over gRPC. */
+export const CHANNEL_UPLOAD_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A payload's bytes in one buffer. INVALID_ARGUMENT (BAD_REQUEST) when the source changed
+ * size since it was hashed.
+ */
+export async function payloadBytes(payload: ModelPayload): Promise<Uint8Array> {
+  const bytes = Buffer.allocUnsafe(payload.sizeBytes);
+  let at = 0;
+  for await (const chunk of payload.chunks()) {
+    if (at + chunk.byteLength > bytes.byteLength) break;
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (at !== payload.sizeBytes) throw createError('BAD_REQUEST', 'the model changed while it was being read; try again');
+  return bytes;
 }
 
 /** Writes header and chunks to an UploadModel stream, waiting on backpressure, then ends it. */

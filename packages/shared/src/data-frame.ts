@@ -23,8 +23,8 @@ export interface FrameTensor {
 
 /** What a frame says besides its tensors. */
 export interface FrameHeader {
-  /** hello (agent → daemon, with a ticket), welcome, infer, echo, result, error. */
-  readonly kind: 'hello' | 'welcome' | 'infer' | 'echo' | 'result' | 'error';
+  /** hello (agent → daemon, with a ticket), welcome, infer, echo, upload, result, error. */
+  readonly kind: 'hello' | 'welcome' | 'infer' | 'echo' | 'upload' | 'result' | 'error';
   /** Matches a result or error to its request. */
   readonly id: number;
   readonly ticket?: string;
@@ -35,6 +35,10 @@ export interface FrameHeader {
   readonly deadlineMs?: number;
   readonly requestId?: string;
   readonly tensors?: readonly FrameTensor[];
+  /** Upload frames: the model's digest and format (its bytes are the one tensor); results say whether it was stored already. */
+  readonly sha256?: string;
+  readonly format?: string;
+  readonly alreadyStored?: boolean;
   /** Error frames: gRPC status, reason and message. */
   readonly code?: number;
   readonly reason?: string;
