@@ -1,27 +1,48 @@
-// Benchmark runner: `npm run bench [-- --quick]`; prints a table and writes bench/results/.
+// The benchmark runner: `npm run bench [-- --quick] [--only a,b] [--repeats n]`.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { remoteVsLocal } from './remote-vs-local.js';
+import { placeProcesses } from './machine.js';
+import { writeReport } from './report.js';
+import type { Scenario, ScenarioResult } from './scenario.js';
+import { batching } from './scenario-batching.js';
+import { load } from './scenario-load.js';
+import { models } from './scenario-models.js';
+import { quota } from './scenario-quota.js';
+import { transport } from './scenario-transport.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, rounds: { type: 'string' } } });
-const rounds = Number(values.rounds ?? (values.quick === true ? 10 : 50));
-const cores = availableParallelism();
-const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version };
+const SCENARIOS: Record<string, Scenario> = { transport, models, quota, load, batching };
 
-console.log(`eais bench: ${rounds} interleaved rounds per model; ${machine.cpu}, ${cores} cores, node ${machine.node}`);
-console.log('daemon and agent share the machine; runs alternate local and remote, so they do not overlap\n');
-const rows = await remoteVsLocal(rounds);
-const ms = (v: number): string => v.toFixed(2).padStart(8);
-console.log('model          input                       local min/med ms     remote min/med ms   ratio min/med   overhead med ms');
-for (const r of rows) {
-  console.log(
-    `${r.model.padEnd(14)} ${r.input.padEnd(27)} ${ms(r.local.min)} ${ms(r.local.median)}   ${ms(r.remote.min)} ${ms(r.remote.median)}   ${r.ratioMin.toFixed(3)} ${r.ratioMedian.toFixed(3)}    ${ms(r.overheadMedianMs)}`,
-  );
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' } } });
+const quick = values.quick === true;
+const repeats = Number(values.repeats ?? (quick ? 1 : 3));
+const names = values.only === undefined ? Object.keys(SCENARIOS) : values.only.split(',');
+const machine = placeProcesses();
+const started = performance.now();
+const startedAt = new Date().toISOString();
+const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}\n`);
+
+console.log(`eais bench: ${names.join(', ')}; ${quick ? 'quick' : 'full'}; ${repeats} repeat(s)`);
+console.log(`${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}; ${machine.placement.note}\n`);
+const results: ScenarioResult[] = [];
+for (const name of names) {
+  const scenario = SCENARIOS[name];
+  if (scenario === undefined) throw new Error(`no scenario "${name}"; the scenarios are ${Object.keys(SCENARIOS).join(', ')}`);
+  const result = await scenario({ machine, quick, repeats, log });
+  results.push(result);
+  console.log(`## ${result.title}`);
+  console.log(result.columns.join(' | '));
+  for (const row of result.rows) console.log(row.join(' | '));
+  for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${t.goal}; ${t.measured}${t.why === undefined ? '' : ` (${t.why})`}`);
+  console.log('');
 }
-const dir = new URL('../results/', import.meta.url);
-mkdirSync(dir, { recursive: true });
-const file = new URL(`${new Date().toISOString().replace(/[:.]/g, '-')}.json`, dir);
-writeFileSync(file, `${JSON.stringify({ machine, rounds, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), rows }, null, 2)}\n`);
-console.log(`\nwrote ${file.pathname}`);
+const { json, markdown } = await writeReport(fileURLToPath(new URL('../../results/', import.meta.url)), {
+  startedAt,
+  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  quick,
+  repeats,
+  machine,
+  seconds: (performance.now() - started) / 1000,
+  scenarios: results,
+});
+console.log(`wrote ${json}\nwrote ${markdown}`);

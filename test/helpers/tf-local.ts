@@ -36,26 +36,42 @@ function handler(tf: Tf, dir: string) {
   };
 }
 
+/** A TF.js model folder loaded in this process. */
+export interface LocalTfModel {
+  /** Runs on one input; resolves with the first output's values. */
+  run(x: Float32Array, dims: number[]): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** Loads a TF.js model folder (layers or graph) in this process. */
+export async function loadLocal(tf: Tf, dir: string, format: 'layers' | 'graph'): Promise<LocalTfModel> {
+  type TfTensor = import('@tensorflow/tfjs').Tensor;
+  const model = format === 'layers' ? await tf.loadLayersModel(handler(tf, dir)) : await tf.loadGraphModel(handler(tf, dir));
+  return {
+    async run(x, dims) {
+      const input = tf.tensor(x, dims);
+      try {
+        const out = ('predict' in model && format === 'layers' ? model.predict(input) : (model as import('@tensorflow/tfjs').GraphModel).execute(input)) as TfTensor;
+        try {
+          return (await out.data()) as Float32Array;
+        } finally {
+          tf.dispose(out);
+        }
+      } finally {
+        input.dispose();
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
 /** Runs a TF.js model folder once in this process; returns the first output's values. */
 export async function runLocal(tf: Tf, dir: string, format: 'layers' | 'graph', x: Float32Array, dims: number[]): Promise<Float32Array> {
-  const input = tf.tensor(x, dims);
+  const model = await loadLocal(tf, dir, format);
   try {
-    if (format === 'layers') {
-      const model = await tf.loadLayersModel(handler(tf, dir));
-      const out = model.predict(input) as import('@tensorflow/tfjs').Tensor;
-      const values = out.dataSync() as Float32Array;
-      tf.dispose(out);
-      model.dispose();
-      return values;
-    }
-    const model = await tf.loadGraphModel(handler(tf, dir));
-    const out = model.execute(input) as import('@tensorflow/tfjs').Tensor;
-    const values = out.dataSync() as Float32Array;
-    tf.dispose(out);
-    model.dispose();
-    return values;
+    return await model.run(x, dims);
   } finally {
-    input.dispose();
+    model.dispose();
   }
 }
 

@@ -1,0 +1,63 @@
+// Child processes of the bench: the daemon and the raw TCP echo server, pinned where told.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const DAEMON = join(ROOT, 'packages/accelerator/dist/main.js');
+const RAW_ECHO = fileURLToPath(new URL('./raw-echo-server.js', import.meta.url));
+
+export interface Child {
+  readonly port: number;
+  readonly endpoint: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function start(script: string, args: string[], cores: string | undefined, ready: (line: Record<string, unknown>) => number | undefined): Promise<Child> {
+  // BENCH_NODE_FLAGS: node flags for the children, e.g. --incremental-marking to compare GC settings.
+  const argv = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), script, ...args];
+  const child: ChildProcess = cores === undefined ? spawn(process.execPath, argv) : spawn('taskset', ['-c', cores, process.execPath, ...argv]);
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const port = ready(line);
+      if (port !== undefined) {
+        resolve({
+          port,
+          endpoint: `127.0.0.1:${port}`,
+          pid: child.pid!,
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+/** A daemon on 127.0.0.1, port 0, a fresh state dir, with extra flags. */
+export function startDaemon(args: string[], cores: string | undefined): Promise<Child> {
+  const state = mkdtempSync(join(tmpdir(), 'eais-bench-'));
+  return start(DAEMON, ['--port', '0', '--state-dir', state, '--exit-after', '60m', '--device-memory', '1TiB', ...args], cores, (l) =>
+    l.msg === 'listening' ? (l.port as number) : undefined,
+  );
+}
+
+/** The raw TCP echo server (raw-echo-server.ts). */
+export function startRawEcho(cores: string | undefined): Promise<Child> {
+  return start(RAW_ECHO, [], cores, (l) => (l.listening === true ? (l.port as number) : undefined));
+}
