@@ -107,6 +107,20 @@ describe('model upload', () => {
     await call(raw.control, 'UnloadModel', { name: 'det2' }, auth(token));
   });
 
+  it('should refuse a model whose working memory does not fit beside its weights, and give the memory back', async () => {
+    // A few hundred bytes of weights, but 16 MiB in and 16 MiB out at its declared shape: the
+    // engine starts loading it beside the FLOP count, and the load is then refused.
+    const wide = identityModel('float32', [4 * 1024 * 1024]);
+    await rawUpload(raw.control, token, wide);
+    for (const name of ['wide', 'wide-again']) {
+      const err = await expectStatus(call(raw.control, 'LoadModel', { sha256: sha256(wide), name }, auth(token)), status.RESOURCE_EXHAUSTED, 'SLOT_MEMORY_EXCEEDED');
+      // Nothing stays reserved: the second refusal finds the slot as empty as the first.
+      expect(err.details).toMatch(/\+ 32\.0 MiB working memory, activations at the declared shape\) but slot eais-\w+ \(.*\) has 8\.0 MiB free \(0 B in use\)/);
+    }
+    await call(raw.control, 'LoadModel', { sha256: sha256(det), name: 'det-after' }, auth(token));
+    await call(raw.control, 'UnloadModel', { name: 'det-after' }, auth(token));
+  });
+
   it('should answer INVALID_ARGUMENT for bytes no engine can parse', async () => {
     const junk = Buffer.from('this is not an onnx model at all');
     await rawUpload(raw.control, token, junk);

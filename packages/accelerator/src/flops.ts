@@ -247,5 +247,5 @@ export function loadFlopCounter(format: ModelFormat, path: string, sha256?: stri
 /** Imports the counters ahead of the first load (their modules and schemas take a while). */
 export async function prepareFlopCounters(): Promise<void> {
   const [onnx] = await Promise.all([import('./flops-onnx.js'), LOADERS['tfjs-graph'](), LOADERS['tfjs-layers']()]);
-  onnx.prepareOnnxSchema();
+  onnx.prepareOnnxCounter();
 }

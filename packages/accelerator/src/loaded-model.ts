@@ -44,7 +44,7 @@ export class LoadedModel {
   #flopsNote = '';
   /** Slot memory the model holds: weights and working memory (set by the slot at load). */
   memoryBytes = 0;
-  /** Where the load's time went, ms (for the log): FLOP counter, engine, memory check. */
+  /** Where the load's time went, ms from its start (for the log): FLOP counter and engine (side by side), then the memory check. */
   loadPhases: { readonly flopsMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
   readonly #batcher: Batcher | undefined;
   readonly #stats = { success: 0, failure: 0, queueMs: 0, computeMs: 0, runs: 0 };

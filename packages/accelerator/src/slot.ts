@@ -158,17 +158,34 @@ export class Slot {
     let reserved = 0;
     try {
       const began = performance.now();
-      const counter = await loadFlopCounter(stored.format, stored.path, stored.sha256).catch((err: unknown) => (err as Error).message);
-      const counted = performance.now();
-      const working = workingMemory(counter, stored.weightsBytes);
-      const needed = stored.weightsBytes + working.bytes;
-      if (this.#memoryBytes + needed > this.spec.memoryBytes) throw this.#refuse(name, stored.weightsBytes, working, false);
-      reserved = needed;
-      this.#memoryBytes += reserved;
-      const loaded = await registry.load(
-        { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes },
-        { only },
+      let counted = began;
+      const counting = loadFlopCounter(stored.format, stored.path, stored.sha256).then(
+        (counter) => counter,
+        (err: unknown) => (err as Error).message,
       );
+      void counting.finally(() => (counted = performance.now()));
+      // The weights must fit before the engine sees the model. The FLOP counter (and with it
+      // the working memory) is read beside the engine's load, on this thread while the
+      // engine works on its own, and checked before the model serves.
+      if (this.#memoryBytes + stored.weightsBytes > this.spec.memoryBytes) {
+        throw this.#refuse(name, stored.weightsBytes, workingMemory(await counting, stored.weightsBytes), false);
+      }
+      reserved = stored.weightsBytes;
+      this.#memoryBytes += reserved;
+      const loading = registry.load({ sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes }, { only });
+      loading.catch(() => undefined);
+      const counter = await counting;
+      const working = workingMemory(counter, stored.weightsBytes);
+      if (this.#memoryBytes + working.bytes > this.spec.memoryBytes) {
+        this.#memoryBytes -= reserved;
+        reserved = 0;
+        const refused = this.#refuse(name, stored.weightsBytes, working, false);
+        await loading.then((l) => l.model.dispose()).catch(() => undefined);
+        throw refused;
+      }
+      reserved += working.bytes;
+      this.#memoryBytes += working.bytes;
+      const loaded = await loading;
       const engineDone = performance.now();
       const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
       const batchable = LoadedModel.batchable(loaded.model);
@@ -191,7 +208,7 @@ export class Slot {
         this.#memoryBytes += reserved;
       }
       model.memoryBytes = reserved;
-      model.loadPhases = { flopsMs: counted - began, engineMs: engineDone - counted, memoryCheckMs: performance.now() - engineDone };
+      model.loadPhases = { flopsMs: counted - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
       if (this.state !== 'InUse') {
         await model.close();
         this.assertServing();
