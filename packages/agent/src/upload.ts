@@ -4,7 +4,7 @@ import { createError, isModelFormat, MODEL_FORMATS, MODEL_NAME_PATTERN, type Mod
 import type { ClientWritableStream } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { once } from 'node:events';
 import { basename, extname } from 'node:path';
@@ -12,6 +12,9 @@ import { packFolder } from './model-pack.js';
 
 /** Upload chunk size: well under any gRPC message limit, large enough to stream fast. */
 export const CHUNK_BYTES = 1024 * 1024;
+
+/** Models up to this size travel over the data channel in one frame; larger ones stream over gRPC. */
+export const CHANNEL_UPLOAD_MAX_BYTES = 256 * 1024 * 1024;
 
 /** A model ready to upload. */
 export interface ModelPayload {
@@ -22,6 +25,8 @@ export interface ModelPayload {
   readonly name: string;
   /** The bytes, in chunks of at most {@link CHUNK_BYTES}. */
   chunks(): AsyncIterable<Uint8Array>;
+  /** All the bytes, when they were read whole to hash them. */
+  readonly bytes?: Uint8Array | undefined;
 }
 
 /** Options of loadModel that shape the payload. */
@@ -50,17 +55,27 @@ async function* sliceBytes(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 const digests = new Map<string, string>();
 const DIGESTS_KEPT = 64;
 
-/** A file's sha256; a file loaded again unchanged is not read again. */
-async function hashFile(path: string, info: Stats): Promise<string> {
+/**
+ * A file's sha256; a file loaded again unchanged is not read again. A file small enough for
+ * a data-channel upload is read whole, and its bytes are kept for that upload.
+ */
+async function hashFile(path: string, info: Stats): Promise<{ sha256: string; bytes?: Uint8Array }> {
   const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${path}`;
   const known = digests.get(key);
-  if (known !== undefined) return known;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
-  const digest = hash.digest('hex');
-  digests.set(key, digest);
+  if (known !== undefined) return { sha256: known };
+  let sha256: string;
+  let bytes: Uint8Array | undefined;
+  if (info.size <= CHANNEL_UPLOAD_MAX_BYTES) {
+    bytes = await readFile(path);
+    sha256 = createHash('sha256').update(bytes).digest('hex');
+  } else {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
+    sha256 = hash.digest('hex');
+  }
+  digests.set(key, sha256);
   if (digests.size > DIGESTS_KEPT) digests.delete(digests.keys().next().value as string);
-  return digest;
+  return bytes === undefined || bytes.byteLength !== info.size ? { sha256 } : { sha256, bytes };
 }
 
 /**
@@ -85,6 +100,7 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
       format: options.format ?? 'onnx',
       name: options.name ?? nameFrom(undefined, sha256),
       chunks: () => sliceBytes(source),
+      bytes: source,
     };
   }
   if (typeof source !== 'string') throw new TypeError("'source' must be a file path or a Uint8Array of model bytes");
@@ -103,24 +119,24 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
   if (format === undefined) {
     throw createError('BAD_REQUEST', `cannot tell the model format of "${source}" from its extension; pass { format: 'onnx' }`);
   }
-  const sha256 = await hashFile(source, info);
+  const { sha256, bytes } = await hashFile(source, info);
   return {
     sha256,
     sizeBytes: info.size,
     format,
     name: options.name ?? nameFrom(source, sha256),
-    chunks: () => createReadStream(source, { highWaterMark: CHUNK_BYTES }),
+    chunks: () => (bytes === undefined ? createReadStream(source, { highWaterMark: CHUNK_BYTES }) : sliceBytes(bytes)),
+    bytes,
   };
 }
 
-/** Models up to this size travel over the data channel in one frame; larger ones stream over gRPC. */
-export const CHANNEL_UPLOAD_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * A payload's bytes in one buffer. INVALID_ARGUMENT (BAD_REQUEST) when the source changed
  * size since it was hashed.
  */
 export async function payloadBytes(payload: ModelPayload): Promise<Uint8Array> {
+  if (payload.bytes !== undefined) return payload.bytes;
   const bytes = Buffer.allocUnsafe(payload.sizeBytes);
   let at = 0;
   for await (const chunk of payload.chunks()) {
