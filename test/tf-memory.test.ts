@@ -38,11 +38,15 @@ describe('TF.js memory', () => {
     ['layers model (a small upscaler)', () => upscalerModel(), { LR: { dims: [1, 8, 8, 3] } }],
   ] as const) {
     it(`should hold the same tensors and memory over 1,000 requests to a ${label}`, async () => {
+      const seen = daemon.logs.length;
       const model = await accelerator.loadModel(await load(), { name: label.replace(/\W+/g, '-') });
       const [name, { dims }] = Object.entries(feed)[0]!;
       const x = randomFloats((dims as readonly number[]).reduce((a, b) => a * b, 1));
       const run = () => model.run({ [name]: { dtype: 'float32', dims: [...dims], data: x } });
       for (let i = 0; i < 100; i += 1) await run();
+      // A second after a load the daemon starts a spare engine thread for the next one (tens
+      // of MB of resident memory): let it come up before measuring.
+      await daemon.waitForLog((l) => l.msg === 'spare engine thread ready' && daemon.logs.indexOf(l) >= seen);
       const before = await memoryOf(model);
       const rssBefore = rss(daemon.child.pid!);
       for (let i = 0; i < 1000; i += 1) await run();
