@@ -1,6 +1,7 @@
 // The client of the raw TCP floor: round trips of N bytes out, M bytes back, many in flight.
 
 import { connect, type Socket } from 'node:net';
+import { frameReader } from './length-prefixed.js';
 
 /** A connection to raw-echo-server; requests are answered in order. */
 export class RawEcho {
@@ -8,34 +9,11 @@ export class RawEcho {
   readonly #waiting: ((reply: Buffer) => void)[] = [];
 
   private constructor(port: number) {
-    let frame: Buffer | undefined;
-    let filled = 0;
-    const prefix = Buffer.alloc(4);
-    let prefixFilled = 0;
     // Reads land in one reused buffer, as the agent's data channel does.
-    const receive = (chunk: Buffer): void => {
-      let at = 0;
-      while (at < chunk.length) {
-        if (frame === undefined) {
-          const take = Math.min(4 - prefixFilled, chunk.length - at);
-          chunk.copy(prefix, prefixFilled, at, at + take);
-          prefixFilled += take;
-          at += take;
-          if (prefixFilled < 4) return;
-          frame = Buffer.allocUnsafeSlow(prefix.readUInt32LE(0));
-          filled = 0;
-          prefixFilled = 0;
-        }
-        const take = Math.min(frame.length - filled, chunk.length - at);
-        chunk.copy(frame, filled, at, at + take);
-        filled += take;
-        at += take;
-        if (filled === frame.length) {
-          this.#waiting.shift()?.(frame);
-          frame = undefined;
-        }
-      }
-    };
+    const receive = frameReader(
+      (size) => Buffer.allocUnsafeSlow(size),
+      (frame) => this.#waiting.shift()?.(frame),
+    );
     this.#socket = connect({
       host: '127.0.0.1',
       port,

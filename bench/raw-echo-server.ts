@@ -5,6 +5,7 @@
 // reply   := u32 LE length | payload (the request's own bytes when the lengths match)
 
 import { createServer } from 'node:net';
+import { frameReader } from './length-prefixed.js';
 
 const cached = new Map<number, Buffer>();
 const free = new Map<number, Buffer[]>();
@@ -17,29 +18,11 @@ function lengthPrefix(n: number): Buffer {
 
 const server = createServer((socket) => {
   socket.setNoDelay(true);
-  let frame: Buffer | undefined;
-  let filled = 0;
-  const prefix = Buffer.alloc(4);
-  let prefixFilled = 0;
-  socket.on('data', (chunk: Buffer) => {
-    let at = 0;
-    while (at < chunk.length) {
-      if (frame === undefined) {
-        const take = Math.min(4 - prefixFilled, chunk.length - at);
-        chunk.copy(prefix, prefixFilled, at, at + take);
-        prefixFilled += take;
-        at += take;
-        if (prefixFilled < 4) return;
-        const size = prefix.readUInt32LE(0);
-        frame = free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-        filled = 0;
-        prefixFilled = 0;
-      }
-      const take = Math.min(frame.length - filled, chunk.length - at);
-      chunk.copy(frame, filled, at, at + take);
-      filled += take;
-      at += take;
-      if (filled === frame.length) {
+  socket.on(
+    'data',
+    frameReader(
+      (size) => free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size),
+      (frame) => {
         const replyLength = frame.readUInt32LE(0);
         const payload = frame.subarray(4);
         let reply = payload;
@@ -47,19 +30,17 @@ const server = createServer((socket) => {
           reply = cached.get(replyLength) ?? Buffer.alloc(replyLength);
           cached.set(replyLength, reply);
         }
-        const done = frame;
         socket.cork();
         socket.write(lengthPrefix(reply.length));
         socket.write(reply, () => {
-          const list = free.get(done.length) ?? [];
-          if (list.length < 16) list.push(done);
-          free.set(done.length, list);
+          const list = free.get(frame.length) ?? [];
+          if (list.length < 16) list.push(frame);
+          free.set(frame.length, list);
         });
         socket.uncork();
-        frame = undefined;
-      }
-    }
-  });
+      },
+    ),
+  );
   socket.on('error', () => socket.destroy());
 });
 
