@@ -1,6 +1,6 @@
 // The daemon's core: slots, binds, model store and engines, wired together at start.
 
-import { BILLABLE, createError, metadataString, MD, SLOT_STATES, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
+import { createError, metadataString, MD, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { BindTable, type Bind } from './bind.js';
@@ -15,6 +15,7 @@ import { deviceMemory, slotsDoNotFit } from './device.js';
 import { ModelStore } from './model-store.js';
 import { newSlotId, Slot } from './slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './usage-store.js';
+import { billableSeconds, type UsageTotals } from './usage.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
 const USAGE_FLUSH_MS = 2000;
@@ -37,6 +38,33 @@ export function defaultRegistry(config: DaemonConfig, log: Logger): EngineRegist
     registry.register(threadedEngine(spec, { ortProviders: config.ortProviders, threads: config.threads }, log));
   }
   return registry;
+}
+
+/** One slot's row of GetUsage: its totals and what it holds and uses right now. */
+function usageRow(
+  id: string,
+  spec: string,
+  state: string,
+  totals: UsageTotals,
+  live: { memoryBytes: number; fp32: number; fp16: number },
+): SlotUsageMessage {
+  return {
+    slot_id: id,
+    spec,
+    state,
+    billable_seconds: billableSeconds(totals),
+    state_seconds: totals.stateSeconds,
+    requests_ok: totals.requestsOk,
+    requests_failed: totals.requestsFailed,
+    fp32_flops: totals.fp32Flops,
+    fp16_flops: totals.fp16Flops,
+    throttled_seconds: totals.throttledSeconds,
+    bytes_in: totals.bytesIn,
+    bytes_out: totals.bytesOut,
+    memory_bytes: live.memoryBytes,
+    fp32_utilisation_pct: live.fp32,
+    fp16_utilisation_pct: live.fp16,
+  };
 }
 
 /**
@@ -135,46 +163,17 @@ export class Daemon {
     const now = Date.now();
     const live = bind === undefined ? this.slots : [bind.slot];
     const rows: SlotUsageMessage[] = live.map((slot) => {
-      const totals = slot.usage.snapshot(now);
       const utilisation = slot.quota.utilisation();
-      return {
-        slot_id: slot.id,
-        spec: slot.spec.name,
-        state: slot.state,
-        billable_seconds: slot.usage.billableSeconds(now),
-        state_seconds: totals.stateSeconds,
-        requests_ok: totals.requestsOk,
-        requests_failed: totals.requestsFailed,
-        fp32_flops: totals.fp32Flops,
-        fp16_flops: totals.fp16Flops,
-        throttled_seconds: totals.throttledSeconds,
-        bytes_in: totals.bytesIn,
-        bytes_out: totals.bytesOut,
-        memory_bytes: slot.memoryUsedBytes,
-        fp32_utilisation_pct: utilisation.fp32,
-        fp16_utilisation_pct: utilisation.fp16,
-      };
+      return usageRow(slot.id, slot.spec.name, slot.state, slot.usage.snapshot(now), {
+        memoryBytes: slot.memoryUsedBytes,
+        fp32: utilisation.fp32,
+        fp16: utilisation.fp16,
+      });
     });
     if (bind !== undefined) return rows;
+    // Slots of earlier runs (other flags): their saved totals, nothing live.
     for (const [id, { spec, totals }] of Object.entries(this.#usageFile.slots)) {
-      if (this.slots.some((s) => s.id === id)) continue;
-      rows.push({
-        slot_id: id,
-        spec,
-        state: '',
-        billable_seconds: SLOT_STATES.filter((s) => BILLABLE[s]).reduce((sum, s) => sum + (totals.stateSeconds[s] ?? 0), 0),
-        state_seconds: totals.stateSeconds,
-        requests_ok: totals.requestsOk,
-        requests_failed: totals.requestsFailed,
-        fp32_flops: totals.fp32Flops,
-        fp16_flops: totals.fp16Flops,
-        throttled_seconds: totals.throttledSeconds,
-        bytes_in: totals.bytesIn,
-        bytes_out: totals.bytesOut,
-        memory_bytes: 0,
-        fp32_utilisation_pct: 0,
-        fp16_utilisation_pct: 0,
-      });
+      if (!this.slots.some((s) => s.id === id)) rows.push(usageRow(id, spec, '', totals, { memoryBytes: 0, fp32: 0, fp16: 0 }));
     }
     return rows;
   }

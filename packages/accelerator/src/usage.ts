@@ -87,7 +87,11 @@ export class SlotUsage {
 
   /** Billable seconds as of `now`: time in Available, Attaching, InUse and Detaching. */
   billableSeconds(now = Date.now()): number {
-    const { stateSeconds } = this.snapshot(now);
-    return SLOT_STATES.filter((s) => BILLABLE[s]).reduce((sum, s) => sum + stateSeconds[s], 0);
+    return billableSeconds(this.snapshot(now));
   }
+}
+
+/** The billable seconds of a record: its time in the billable states. */
+export function billableSeconds(totals: UsageTotals): number {
+  return SLOT_STATES.filter((s) => BILLABLE[s]).reduce((sum, s) => sum + (totals.stateSeconds[s] ?? 0), 0);
 }
