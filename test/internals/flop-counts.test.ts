@@ -5,10 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadFlopCounter, type FlopCount } from '../../packages/accelerator/src/flops.js';
-import { kerasFlopCounter } from '../../packages/accelerator/src/flops-keras.js';
-import { onnxFlopCounter } from '../../packages/accelerator/src/flops-onnx.js';
-import { tfGraphFlopCounter } from '../../packages/accelerator/src/flops-tf.js';
+import { loadFlopCounter, type FlopCount } from '../../packages/accelerator/src/flops/flops.js';
+import { kerasFlopCounter } from '../../packages/accelerator/src/flops/flops-keras.js';
+import { onnxFlopCounter } from '../../packages/accelerator/src/flops/flops-onnx.js';
+import { tfGraphFlopCounter } from '../../packages/accelerator/src/flops/flops-tf.js';
 import { buildOnnx, DET_MODEL, REC_MODEL, type NodeSpec, type ValueSpec } from '../helpers/models.js';
 import { nsfwModel } from '../helpers/tf-models.js';
 

@@ -12,8 +12,8 @@ import {
 } from '@eais/shared';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ENGINES } from './engine-catalog.js';
-import { ORT_PROVIDERS } from './engine-ort.js';
+import { ENGINES } from './engines/engine-catalog.js';
+import { ORT_PROVIDERS } from './engines/engine-ort.js';
 
 /** Everything the daemon is started with. */
 export interface DaemonConfig {

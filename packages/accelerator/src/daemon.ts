@@ -3,19 +3,19 @@
 import { createError, metadataString, MD, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { BindTable, type Bind } from './bind.js';
+import { BindTable, type Bind } from './slots/bind.js';
 import type { DaemonConfig } from './config.js';
-import { ENGINES } from './engine-catalog.js';
-import { EngineRegistry, type EngineStatus } from './engine-registry.js';
-import { threadedEngine } from './engine-thread.js';
-import { prepareFlopCounters } from './flops.js';
-import type { CallContext } from './handler.js';
-import type { DataChannelServer } from './data-channel.js';
-import { deviceMemory, slotsDoNotFit } from './device.js';
-import { ModelStore } from './model-store.js';
-import { newSlotId, Slot } from './slot.js';
-import { slotIdFile, usageFile, type UsageFile } from './usage-store.js';
-import { billableSeconds, type UsageTotals } from './usage.js';
+import { ENGINES } from './engines/engine-catalog.js';
+import { EngineRegistry, type EngineStatus } from './engines/engine-registry.js';
+import { threadedEngine } from './engines/engine-thread.js';
+import { prepareFlopCounters } from './flops/flops.js';
+import type { CallContext } from './server/call-edge.js';
+import type { DataChannelServer } from './server/data-channel.js';
+import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
+import { ModelStore } from './store/model-store.js';
+import { newSlotId, Slot } from './slots/slot.js';
+import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
+import { billableSeconds, type UsageTotals } from './slots/usage.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
 const USAGE_FLUSH_MS = 2000;

@@ -5,7 +5,7 @@ import { HELP, parseCommand, type ParsedCommand } from './config.js';
 import { daemonVersion, StartError } from './daemon.js';
 import { tuneGarbageCollection } from './gc-tuning.js';
 import { createLogger } from './logger.js';
-import { startAccelerator } from './server.js';
+import { startAccelerator } from './server/grpc-server.js';
 
 async function main(): Promise<number> {
   let command: ParsedCommand;

@@ -1,7 +1,7 @@
 import { EaisError } from '@eais/shared';
 import { describe, expect, it } from 'vitest';
-import { createOrtEngine } from '../src/engine-ort.js';
-import type { OrtModule } from '../src/ort-binding.js';
+import { createOrtEngine } from '../src/engines/engine-ort.js';
+import type { OrtModule } from '../src/engines/binding-ort.js';
 
 /** The error a promise rejects with; fails the test when it resolves. */
 function rejection(promise: Promise<unknown>): Promise<EaisError> {

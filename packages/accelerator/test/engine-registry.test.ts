@@ -1,7 +1,7 @@
 import { EaisError, createError, type ModelFormat } from '@eais/shared';
 import { describe, expect, it } from 'vitest';
-import type { Engine, EngineModel, ModelSource } from '../src/engine.js';
-import { EngineRegistry } from '../src/engine-registry.js';
+import type { Engine, EngineModel, ModelSource } from '../src/engines/engine.js';
+import { EngineRegistry } from '../src/engines/engine-registry.js';
 
 /** The error a promise rejects with; fails the test when it resolves. */
 function rejection(promise: Promise<unknown>): Promise<EaisError> {

@@ -1,7 +1,7 @@
 // tfjs-node-gpu: TF.js on libtensorflow with CUDA. Optional: installed by the operator.
 
 import { existsSync } from 'node:fs';
-import { useBackend, type SavedModelLike, type TfjsBinding, type TfModule } from './tfjs-binding.js';
+import { useBackend, type SavedModelLike, type TfjsBinding, type TfModule } from './binding-tfjs.js';
 
 const PACKAGE = '@tensorflow/tfjs-node-gpu';
 

@@ -2,7 +2,7 @@
 
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { useBackend, type TfjsBinding, type TfModule } from './tfjs-binding.js';
+import { useBackend, type TfjsBinding, type TfModule } from './binding-tfjs.js';
 
 /** Imports @tensorflow/tfjs-backend-wasm, points it at its .wasm files, and selects it. */
 export async function importTfjsWasm(): Promise<TfjsBinding> {

@@ -8,9 +8,9 @@ import {
   type ModelStreamInferResponse,
 } from '@eais/shared';
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Daemon } from './daemon.js';
-import type { CallContext, CallEdge } from './handler.js';
-import { infer } from './inference.js';
+import type { Daemon } from '../daemon.js';
+import type { CallContext, CallEdge } from './call-edge.js';
+import { infer } from '../slots/infer.js';
 
 /** The standard server name reported by ServerMetadata. */
 export const SERVER_NAME = 'eais-accelerator';

@@ -4,7 +4,7 @@ import { createError, dtypeInfo, type DType, type ModelFormat, type Tensor, type
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Engine, EngineModel, EngineProbe, ModelSource, TensorSpec } from './engine.js';
-import type { TfjsBinding, TfModule, TfTensor } from './tfjs-binding.js';
+import type { TfjsBinding, TfModule, TfTensor } from './binding-tfjs.js';
 
 type NamedTensors = Record<string, TfTensor>;
 

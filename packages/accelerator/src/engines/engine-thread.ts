@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine, EngineModel, EngineProbe, ModelSource } from './engine.js';
 import type { EngineSpec } from './engine-catalog.js';
-import { FRAME_POOL } from './frame-pool.js';
+import { FRAME_POOL } from './tensor-bytes.js';
 import {
   errorFrom,
   ownTensor,

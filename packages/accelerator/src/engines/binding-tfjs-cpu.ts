@@ -1,6 +1,6 @@
 // The pure-JavaScript TF.js backend (tfjs-cpu): runs anywhere, slowly.
 
-import { useBackend, type TfjsBinding, type TfModule } from './tfjs-binding.js';
+import { useBackend, type TfjsBinding, type TfModule } from './binding-tfjs.js';
 
 /** Imports @tensorflow/tfjs and selects its CPU backend. */
 export async function importTfjsCpu(): Promise<TfjsBinding> {

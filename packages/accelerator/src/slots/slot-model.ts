@@ -1,10 +1,10 @@
 // A model loaded on a slot: request checks against its inputs, runs, and a drained close.
 
 import { createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
-import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from './engine.js';
-import { declaredShapes, type FlopCount, type FlopCounter } from './flops.js';
-import { Batcher, type BatchPolicy } from './model-batcher.js';
-import type { StoredModel } from './model-store.js';
+import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from '../engines/engine.js';
+import { declaredShapes, type FlopCount, type FlopCounter } from '../flops/flops.js';
+import { Batcher, type BatchPolicy } from './batcher.js';
+import type { StoredModel } from '../store/model-store.js';
 
 function wireType(spec: TensorSpec): string {
   return spec.dtype === undefined ? spec.type : (dtypeInfo(spec.dtype)?.wire ?? spec.type);

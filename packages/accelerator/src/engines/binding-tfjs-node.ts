@@ -1,6 +1,6 @@
 // tfjs-node: TF.js on libtensorflow, CPU. Optional: installed by the operator, imported lazily.
 
-import { useBackend, type SavedModelLike, type TfjsBinding, type TfModule } from './tfjs-binding.js';
+import { useBackend, type SavedModelLike, type TfjsBinding, type TfModule } from './binding-tfjs.js';
 
 const PACKAGE = '@tensorflow/tfjs-node';
 

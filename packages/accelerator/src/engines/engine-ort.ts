@@ -2,7 +2,7 @@
 
 import { createError, dtypeInfo, type Tensor, type TypedArray } from '@eais/shared';
 import type { Engine, EngineModel, EngineProbe, ModelSource, SkippedEngine, TensorSpec } from './engine.js';
-import type { InferenceSession, OrtModule } from './ort-binding.js';
+import type { InferenceSession, OrtModule } from './binding-ort.js';
 
 /** Execution providers the ORT engine tries, best first. */
 export const ORT_PROVIDERS: readonly string[] = ['cuda', 'webgpu', 'cpu'];

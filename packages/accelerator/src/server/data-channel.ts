@@ -19,11 +19,11 @@ import {
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Bind, BindTable } from './bind.js';
-import { markTransferable } from './engine-thread-protocol.js';
-import { FRAME_POOL } from './frame-pool.js';
-import { infer } from './inference.js';
-import type { ModelStore } from './model-store.js';
+import type { Bind, BindTable } from '../slots/bind.js';
+import { markTransferable } from '../engines/engine-thread-protocol.js';
+import { FRAME_POOL } from '../engines/tensor-bytes.js';
+import { infer } from '../slots/infer.js';
+import type { ModelStore } from '../store/model-store.js';
 
 const TICKET_TTL_MS = 30_000;
 

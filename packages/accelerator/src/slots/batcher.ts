@@ -2,7 +2,7 @@
 // merged into one engine call along dimension 0 and split back, in order.
 
 import { createError, type Tensor, type TypedArray } from '@eais/shared';
-import type { RunTiming } from './engine.js';
+import type { RunTiming } from '../engines/engine.js';
 
 /** When to merge: up to `maxBatch` rows, waiting at most `maxDelayMs` for company. */
 export interface BatchPolicy {

@@ -8,8 +8,8 @@ import {
   type ModelInferResponse,
   type Tensor,
 } from '@eais/shared';
-import type { RunTiming } from './engine.js';
-import type { LoadedModel } from './loaded-model.js';
+import type { RunTiming } from '../engines/engine.js';
+import type { LoadedModel } from './slot-model.js';
 import type { Slot } from './slot.js';
 
 /** Decodes the request's inputs. INVALID_ARGUMENT for every malformed tensor, naming it. */

@@ -5,11 +5,11 @@ import type { Engine } from './engine.js';
 import { createOrtEngine } from './engine-ort.js';
 import type { EngineOptions } from './engine-thread-protocol.js';
 import { createTfjsEngine } from './engine-tfjs.js';
-import { importOnnxRuntime } from './ort-binding.js';
-import { importTfjsCpu } from './tfjs-binding-cpu.js';
-import { importTfjsNodeGpu } from './tfjs-binding-node-gpu.js';
-import { importTfjsNode } from './tfjs-binding-node.js';
-import { importTfjsWasm } from './tfjs-binding-wasm.js';
+import { importOnnxRuntime } from './binding-ort.js';
+import { importTfjsCpu } from './binding-tfjs-cpu.js';
+import { importTfjsNodeGpu } from './binding-tfjs-node-gpu.js';
+import { importTfjsNode } from './binding-tfjs-node.js';
+import { importTfjsWasm } from './binding-tfjs-wasm.js';
 
 /** A catalog entry: the engine's name, rank and formats, and how to build it in a worker. */
 export interface EngineSpec {

@@ -18,9 +18,9 @@ import {
   type UploadModelResponse,
 } from '@eais/shared';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Daemon } from './daemon.js';
-import type { CallEdge } from './handler.js';
-import { ModelStore } from './model-store.js';
+import type { Daemon } from '../daemon.js';
+import type { CallEdge } from './call-edge.js';
+import { ModelStore } from '../store/model-store.js';
 
 /** The chunks of an upload after its header; a second header is a protocol error. */
 async function* uploadChunks(rest: AsyncIterator<UploadModelRequest>): AsyncGenerator<Uint8Array> {

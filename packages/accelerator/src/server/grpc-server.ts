@@ -3,11 +3,11 @@
 import { CHANNEL_OPTIONS, createError, loadServices } from '@eais/shared';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { DaemonConfig } from './config.js';
-import { Daemon } from './daemon.js';
-import type { EngineRegistry } from './engine-registry.js';
+import type { DaemonConfig } from '../config.js';
+import { Daemon } from '../daemon.js';
+import type { EngineRegistry } from '../engines/engine-registry.js';
 import { DataChannelServer } from './data-channel.js';
-import { CallEdge } from './handler.js';
+import { CallEdge } from './call-edge.js';
 import { controlService } from './service-control.js';
 import { inferenceService } from './service-inference.js';
 

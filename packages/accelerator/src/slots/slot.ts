@@ -2,11 +2,11 @@
 
 import { createError, formatBytes, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
-import type { EngineRegistry } from './engine-registry.js';
-import { declaredShapes, loadFlopCounter, type FlopCounter } from './flops.js';
-import { LoadedModel } from './loaded-model.js';
-import type { BatchPolicy } from './model-batcher.js';
-import type { StoredModel } from './model-store.js';
+import type { EngineRegistry } from '../engines/engine-registry.js';
+import { declaredShapes, loadFlopCounter, type FlopCounter } from '../flops/flops.js';
+import { LoadedModel } from './slot-model.js';
+import type { BatchPolicy } from './batcher.js';
+import type { StoredModel } from '../store/model-store.js';
 import { SlotQuota } from './quota.js';
 import { SlotUsage, type UsageTotals } from './usage.js';
 
