@@ -22,8 +22,3 @@ export function bindToken(accelerator: Accelerator): string {
 export function echo(accelerator: Accelerator, tensors: Uint8Array[], options: CallOptions = {}): Promise<Uint8Array[]> {
   return impl(accelerator).echo(tensors, options);
 }
-
-/** The transport inference takes now: `channel`, `grpc` or `grpc-stream`. */
-export function transportOf(accelerator: Accelerator): 'channel' | 'grpc' | 'grpc-stream' {
-  return impl(accelerator).transport;
-}
