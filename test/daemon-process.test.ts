@@ -140,7 +140,7 @@ describe('eais-accelerator process', () => {
     expect(accelerator.transport).toBe('channel');
     const det = await accelerator.loadModel(DET_MODEL);
     const running = det.run({ x: { dtype: 'float32', dims: [1, 3, 960, 960], data: randomFloats(3 * 960 * 960) } });
-    await daemon.waitForLog((l) => l.msg === 'data-channel request started');
+    await daemon.waitForLog((l) => l.method === 'channel.infer' && l.msg === 'call started');
     const exit = daemon.stop('SIGTERM');
     expect((await running)['sigmoid_0.tmp_0']?.dims).toEqual([1, 1, 960, 960]);
     expect(await exit).toBe(0);

@@ -108,7 +108,7 @@ describe('data channel', () => {
 
   it('should upload models over the channel; a wrong digest stores nothing and the channel keeps serving', async () => {
     // The agent's loads went over the channel (the first test uploaded the recognizer).
-    const uploaded = await daemon.waitForLog((l) => l.msg === 'model uploaded' && l.component === 'data-channel');
+    const uploaded = await daemon.waitForLog((l) => l.msg === 'model uploaded' && l.method === 'channel.upload');
     expect(uploaded).toMatchObject({ bytes: statSync(REC_MODEL).size, alreadyStored: false });
 
     const raw = rawClients(daemon.endpoint);

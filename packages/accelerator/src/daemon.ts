@@ -1,21 +1,27 @@
-// The daemon's core: slots, binds, model store and engines, wired together at start.
+// The daemon: builds its parts (slots, binds, model store, engines, the call edge, the data
+// channel and the gRPC server), hands them to each other, and stops them in order.
 
-import { createError, metadataString, MD, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
+import { createError, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { BindTable, type Bind } from './slots/bind.js';
+import type { BindCredentials } from './auth/bind-token.js';
 import type { DaemonConfig } from './config.js';
+import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
 import { ENGINES } from './engines/engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engines/engine-registry.js';
 import { threadedEngine } from './engines/engine-thread.js';
 import { prepareFlopCounters } from './flops/flops.js';
-import type { CallContext } from './server/call-edge.js';
-import type { DataChannelServer } from './server/data-channel.js';
-import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
-import { ModelStore } from './store/model-store.js';
+import { CallEdge } from './server/call-edge.js';
+import type { DaemonCore } from './server/daemon-core.js';
+import { DataChannelServer } from './server/data-channel.js';
+import { hostPort, serveGrpc } from './server/grpc-server.js';
+import type { BatchRequest } from './slots/batch-policy.js';
+import { BindTable, type Bind } from './slots/bind.js';
+import type { SlotModel } from './slots/slot-model.js';
 import { newSlotId, Slot } from './slots/slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
 import { billableSeconds, type UsageTotals } from './slots/usage.js';
+import { ModelStore } from './store/model-store.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
 const USAGE_FLUSH_MS = 2000;
@@ -71,7 +77,7 @@ function usageRow(
  * One daemon: its slots (Pending → Starting → Available at start), the bind table, the
  * model store, and the engine registry. The gRPC services call into it.
  */
-export class Daemon {
+export class Daemon implements DaemonCore {
   readonly startedAtMs = Date.now();
   readonly slots: readonly Slot[];
   readonly binds: BindTable;
@@ -79,8 +85,6 @@ export class Daemon {
   #engines: EngineStatus[] = [];
   #ready = false;
   #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
-  /** The data channel, when it is on (set by the server at start). */
-  dataChannel: DataChannelServer | undefined;
   #flush: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -183,22 +187,28 @@ export class Daemon {
     return this.#ready;
   }
 
-  /**
-   * The bind a call's metadata authorizes (see BindTable.authenticate); records the slot
-   * on the call context.
-   */
-  authenticate(context: CallContext): Bind {
+  /** See {@link DaemonCore.authenticate}. */
+  authenticate(credentials: BindCredentials): Bind {
     if (!this.#ready) throw createError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another daemon or later');
-    const bind = this.binds.authenticate(
-      metadataString(context.metadata, MD.authorization),
-      metadataString(context.metadata, MD.slotId),
-    );
-    context.setSlot(bind.slot.id);
-    return bind;
+    return this.binds.authenticate(credentials);
+  }
+
+  /** See {@link DaemonCore.loadModel}. NOT_FOUND (MODEL_NOT_STORED) when the store lacks the digest. */
+  async loadModel(slot: Slot, name: string, sha256: string, batching: BatchRequest): Promise<SlotModel> {
+    const stored = await this.store.get(sha256);
+    if (stored === undefined) {
+      throw createError('MODEL_NOT_STORED', `the daemon has no model with sha256 ${sha256}; upload it (UploadModel), then load it`);
+    }
+    const { config } = this;
+    return slot.load(name, stored, this.registry, {
+      only: config.engines,
+      batching,
+      defaults: { mode: config.batching, maxBatch: config.maxBatch, maxDelayMs: config.batchDelayMs },
+    });
   }
 
   /** Daemon, slots and engines; with a bind, its slot's models and what their engines hold. */
-  async describe(bind: Bind | undefined): Promise<DescribeResponse> {
+  async describe(bind: Bind | undefined, dataChannelPort: number): Promise<DescribeResponse> {
     return {
       daemon_version: this.version,
       region: this.config.region,
@@ -215,7 +225,7 @@ export class Daemon {
       })),
       bound_slot_id: bind?.slot.id ?? '',
       models: await Promise.all((bind?.slot.models ?? []).map((m) => m.describe())),
-      data_channel_port: this.dataChannel?.port ?? 0,
+      data_channel_port: dataChannelPort,
     };
   }
 
@@ -232,4 +242,64 @@ export class Daemon {
     await this.saveUsage();
     await this.registry.close();
   }
+}
+
+/** A daemon serving on a port. */
+export interface RunningAccelerator {
+  readonly daemon: Daemon;
+  /** The port bound (the real one when the config asked for 0). */
+  readonly port: number;
+  /** `host:port` as clients dial it. */
+  readonly address: string;
+  /**
+   * Stops taking calls, lets in-flight ones finish for up to `shutdownGraceMs`, cuts the
+   * rest, then ends every bind. Safe to call twice; the second call cuts at once.
+   */
+  close(): Promise<void>;
+}
+
+/** Starts the daemon and serves it. Rejects when the port cannot be bound. */
+export async function startAccelerator(config: DaemonConfig, log: Logger, registry?: EngineRegistry): Promise<RunningAccelerator> {
+  const daemon = await Daemon.start(config, log, registry);
+  const edge = new CallEdge(log.child({ component: 'rpc' }));
+  let channel: DataChannelServer | undefined;
+  if (config.dataChannelPort !== undefined) {
+    channel = new DataChannelServer(daemon.binds, daemon.store, edge);
+    await channel.listen(config.host, config.dataChannelPort);
+  }
+  const { server, port } = await serveGrpc(daemon, edge, channel, config.host, config.port);
+  const address = hostPort(config.host, port);
+  log.info(
+    { address, port, host: config.host, dataChannelPort: channel?.port ?? 0, slots: daemon.slots.length, stateDir: config.stateDir },
+    'listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    daemon,
+    port,
+    address,
+    close() {
+      if (closing !== undefined) {
+        server.forceShutdown();
+        return closing;
+      }
+      closing = (async () => {
+        channel?.stopListening();
+        const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), edge.drain()]);
+        const timeout = (ms: number): Promise<'timeout'> => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+        if ((await Promise.race([drained, timeout(config.shutdownGraceMs)])) === 'timeout') {
+          // Answer the calls still running with a status that says why, then cut what is left.
+          log.warn({ graceMs: config.shutdownGraceMs, calls: edge.inflight }, 'grace period over; cutting the calls still running');
+          edge.abortAll(
+            createError('SHUTTING_DOWN', `the daemon shut down before this call finished (grace ${config.shutdownGraceMs} ms); retry it on a running daemon`),
+          );
+          if ((await Promise.race([drained, timeout(1000)])) === 'timeout') server.forceShutdown();
+        }
+        channel?.close();
+        await daemon.close();
+      })();
+      return closing;
+    },
+  };
 }

@@ -2,10 +2,9 @@
 // eais-accelerator: the daemon's command line; flags → config → serve until SIGTERM/SIGINT.
 
 import { HELP, parseCommand, type ParsedCommand } from './config.js';
-import { daemonVersion, StartError } from './daemon.js';
+import { daemonVersion, StartError, startAccelerator } from './daemon.js';
 import { tuneGarbageCollection } from './gc-tuning.js';
 import { createLogger } from './logger.js';
-import { startAccelerator } from './server/grpc-server.js';
 
 async function main(): Promise<number> {
   let command: ParsedCommand;

@@ -18,10 +18,10 @@ import { description, modelInfo, slotInfo, type Description, type SlotInfo } fro
 import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
 import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
-import { grpcTransport, type Transport } from './transport.js';
+import { grpcTransport, type BoundConnection, type Transport } from './transport.js';
 import { ChannelTransport } from './transport-channel.js';
 import { streamTransport } from './transport-stream.js';
-import { CHANNEL_UPLOAD_MAX_BYTES, modelPayload, payloadBytes, writeUpload, type ModelPayload } from './upload.js';
+import { modelPayload } from './upload.js';
 import { slotUsage, type SlotUsage } from './usage.js';
 
 const CALL_DEADLINE_MS = 60_000;
@@ -69,7 +69,8 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   #attached = true;
   #lost: EaisError | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
-  #grpc: Transport;
+  readonly #bound: BoundConnection;
+  readonly #grpc: Transport;
   #preferred: Transport | undefined;
 
   private constructor(connection: Connection, state: BindState, options: AttachOptions) {
@@ -82,8 +83,9 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     this.#leaseExpiresAtMs = state.leaseExpiresAtMs;
     this.#options = options;
     this.#log = options.logger ?? SILENT;
-    this.#grpc = grpcTransport(connection, state.token, state.slot.id);
-    if (options.transport === 'grpc-stream') this.#preferred = streamTransport(connection, state.token, state.slot.id);
+    this.#bound = { connection, token: state.token, slotId: state.slot.id };
+    this.#grpc = grpcTransport(this.#bound);
+    if (options.transport === 'grpc-stream') this.#preferred = streamTransport(this.#bound);
   }
 
   /** Opens the data channel when the options ask for it; `auto` falls back to gRPC, logged. */
@@ -91,24 +93,27 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     const mode = this.#options.transport ?? 'auto';
     if (mode !== 'auto' && mode !== 'channel') return;
     try {
-      this.#preferred = await ChannelTransport.open(this.#connection, this.#token, this.slot.id);
+      this.#preferred = await ChannelTransport.open(this.#bound);
     } catch (err) {
       if (mode === 'channel') throw err;
       this.#log.warn({ slot: this.slot.id, err }, 'data channel unavailable; using gRPC');
     }
   }
 
+  /** The transport requests take now: the preferred one while it is open, else gRPC. */
+  #current(): Transport {
+    return this.#preferred?.open === true ? this.#preferred : this.#grpc;
+  }
+
   get transport(): 'channel' | 'grpc' | 'grpc-stream' {
-    return this.#preferred?.open === true ? this.#preferred.name : 'grpc';
+    return this.#current().name;
   }
 
   /** Sends raw tensors to the daemon and back without an engine (the transport's floor). */
   async echo(tensors: Uint8Array[], options: CallOptions = {}): Promise<Uint8Array[]> {
     this.#assertAttached();
     const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
-    if (this.#preferred instanceof ChannelTransport && this.#preferred.open) return this.#preferred.echo(tensors, deadlineMs);
-    const response = await this.#unary<{ tensors: Uint8Array[] }>(this.#connection.control, 'Echo', { tensors }, { ...options, deadlineMs });
-    return response.tensors;
+    return this.#current().echo(tensors, { deadlineMs, requestId: options.requestId ?? newRequestId() });
   }
 
   /** Attaches (see {@link attach}) and starts heartbeats unless `heartbeat: false`. */
@@ -239,7 +244,8 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
       response = await load();
     } catch (err) {
       if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
-      await this.#upload(payload, remaining());
+      await this.#current().upload(payload, { deadlineMs: remaining().deadlineMs ?? LOAD_DEADLINE_MS, requestId });
+      this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: this.transport }, 'model uploaded');
       response = await load();
     }
     if (response.model === null) throw createError('INTERNAL', 'the daemon answered LoadModel without a model');
@@ -247,45 +253,17 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     return remoteModel(this, modelInfo(response.model));
   }
 
-  async #upload(payload: ModelPayload, options: CallOptions): Promise<void> {
-    const requestId = options.requestId ?? newRequestId();
-    // Over the data channel in one frame when it is open and the model is not huge (both
-    // sides hold the whole model in memory for a moment); otherwise streamed over gRPC.
-    const channel = this.#preferred;
-    if (channel instanceof ChannelTransport && channel.open && payload.sizeBytes <= CHANNEL_UPLOAD_MAX_BYTES) {
-      try {
-        await channel.upload(await payloadBytes(payload), payload.sha256, payload.format, options.deadlineMs ?? LOAD_DEADLINE_MS, requestId);
-        this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: 'channel' }, 'model uploaded');
-        return;
-      } catch (err) {
-        // A channel that closed under the upload: send it over gRPC instead.
-        if (!(err instanceof EaisError && err.reason === 'UNAVAILABLE' && !channel.open)) throw err;
-      }
-    }
-    await this.#connection.clientStream(
-      this.#connection.control,
-      'UploadModel',
-      bindMetadata(this.#token, this.slot.id, requestId),
-      { deadlineMs: options.deadlineMs ?? LOAD_DEADLINE_MS, requestId, slotId: this.slot.id },
-      (stream, signal) => writeUpload(stream, payload, signal),
-    );
-    this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes }, 'model uploaded');
-  }
-
   async runModel(name: string, feeds: Feeds, options: RunOptions): Promise<Record<string, OutputTensor>> {
-    const { inputs, raw } = encodeFeeds(feeds);
+    const inputs = encodeFeeds(feeds);
     const wanted = options.outputs ?? [];
     if (!Array.isArray(wanted) || !wanted.every((o) => typeof o === 'string')) {
       throw new TypeError("'outputs' must be an array of output names");
     }
     this.#assertAttached();
     const requestId = options.requestId ?? newRequestId();
-    const transport = this.#preferred?.open === true ? this.#preferred : this.#grpc;
-    const response = await transport.infer(
-      { model_name: name, id: requestId, inputs, outputs: wanted.map((o) => ({ name: o })), raw_input_contents: raw },
-      { deadlineMs: options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
-    );
-    return decodeOutputs(response);
+    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
+    const result = await this.#current().infer({ model: name, id: requestId, inputs, outputs: wanted, deadlineAtMs: Date.now() + deadlineMs });
+    return decodeOutputs(result.outputs);
   }
 
   async unloadModel(name: string, options: CallOptions): Promise<void> {

@@ -6,8 +6,7 @@ import {
   dtypeInfo,
   encodeTensor,
   type DType,
-  type InferInputTensor,
-  type ModelInferResponse,
+  type RawTensor,
   type Tensor,
   type TypedArray,
 } from '@eais/shared';
@@ -89,29 +88,22 @@ export function toTensor(name: string, feed: Feed): Tensor {
   return { dtype, dims: [...dims], data };
 }
 
-/** The request's inputs and raw contents for a set of feeds. */
-export function encodeFeeds(feeds: Feeds): { inputs: InferInputTensor[]; raw: Buffer[] } {
+/** The request's inputs for a set of feeds: raw bytes that view the feeds' data, no copy. */
+export function encodeFeeds(feeds: Feeds): RawTensor[] {
   if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds)) {
     throw new TypeError("'feeds' must be an object that maps input names to tensors");
   }
   const names = Object.keys(feeds);
   if (names.length === 0) throw new TypeError("'feeds' is empty; give at least one input");
-  const inputs: InferInputTensor[] = [];
-  const raw: Buffer[] = [];
-  for (const name of names) {
+  return names.map((name) => {
     const wire = encodeTensor(toTensor(name, feeds[name] as Feed));
-    inputs.push({ name, datatype: wire.datatype, shape: wire.shape });
-    raw.push(wire.raw);
-  }
-  return { inputs, raw };
+    return { name, datatype: wire.datatype, shape: wire.shape, bytes: wire.raw };
+  });
 }
 
-/** The response's outputs by name, decoded and checked. */
-export function decodeOutputs(response: ModelInferResponse): Record<string, OutputTensor> {
-  const outputs: Record<string, OutputTensor> = {};
-  for (const [i, out] of response.outputs.entries()) {
-    const raw = response.raw_output_contents[i] ?? new Uint8Array(0);
-    outputs[out.name] = decodeTensor(out.datatype, out.shape, raw, `output "${out.name}"`);
-  }
-  return outputs;
+/** A result's outputs by name, decoded and checked. */
+export function decodeOutputs(outputs: readonly RawTensor[]): Record<string, OutputTensor> {
+  const decoded: Record<string, OutputTensor> = {};
+  for (const out of outputs) decoded[out.name] = decodeTensor(out.datatype, out.shape, out.bytes, `output "${out.name}"`);
+  return decoded;
 }

@@ -3,21 +3,22 @@
 import {
   bindMetadata,
   createError,
+  EaisError,
+  errorFromFrame,
   frameTensorBytes,
   FrameReader,
-  isReason,
   writeFrame,
-  type EaisError,
   type Frame,
   type FrameHeader,
-  type ModelInferRequest,
-  type ModelInferResponse,
+  type InferenceRequest,
+  type InferenceResult,
   type OpenDataChannelResponse,
+  type RawTensor,
 } from '@eais/shared';
 import { connect, type Socket } from 'node:net';
-import type { Connection } from './client.js';
 import { newRequestId } from './client.js';
-import type { Transport, TransportCall } from './transport.js';
+import { grpcUpload, remainingMs, type BoundConnection, type Transport, type TransportCall } from './transport.js';
+import { CHANNEL_UPLOAD_MAX_BYTES, payloadBytes, type ModelPayload } from './upload.js';
 
 const READ_BUFFER_BYTES = 256 * 1024;
 
@@ -40,11 +41,14 @@ export class ChannelTransport implements Transport {
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
   readonly #slotId: string;
+  readonly #bound: BoundConnection;
   readonly #reader = new FrameReader();
   #next = 0;
   #open = true;
 
-  private constructor(connectTo: { host: string; port: number }, slotId: string) {
+  private constructor(connectTo: { host: string; port: number }, bound: BoundConnection) {
+    const { slotId } = bound;
+    this.#bound = bound;
     this.#slotId = slotId;
     // Socket reads land in one buffer per connection, from which FrameReader copies each
     // frame out at once, instead of a fresh 64 KiB buffer per read: half the garbage per tensor.
@@ -68,14 +72,15 @@ export class ChannelTransport implements Transport {
    * Asks the daemon for a ticket over gRPC, connects to its data channel and says hello.
    * Rejects (UNAVAILABLE) when the channel cannot be reached within `timeoutMs`.
    */
-  static async open(connection: Connection, token: string, slotId: string, timeoutMs = 3000): Promise<ChannelTransport> {
+  static async open(bound: BoundConnection, timeoutMs = 3000): Promise<ChannelTransport> {
+    const { connection, token, slotId } = bound;
     const requestId = newRequestId();
     const grant = await connection.unary<OpenDataChannelResponse>(connection.control, 'OpenDataChannel', {}, bindMetadata(token, slotId, requestId), {
       deadlineMs: timeoutMs,
       requestId,
       slotId,
     });
-    const channel = new ChannelTransport({ host: endpointHost(connection.endpoint), port: grant.port }, slotId);
+    const channel = new ChannelTransport({ host: endpointHost(connection.endpoint), port: grant.port }, bound);
     const socket = channel.#socket;
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
@@ -107,8 +112,7 @@ export class ChannelTransport implements Transport {
       if (p === undefined) continue;
       this.#settled(frame.header.id, p);
       if (frame.header.kind === 'error') {
-        const { reason, message, code } = frame.header;
-        p.reject(createError(isReason(reason) ? reason : 'INTERNAL', message ?? 'the daemon refused the request', { slotId: frame.header.slotId ?? this.#slotId }, code));
+        p.reject(errorFromFrame(frame.header, { slotId: this.#slotId }));
       } else {
         p.resolve(frame);
       }
@@ -138,7 +142,7 @@ export class ChannelTransport implements Transport {
 
   #request(
     header: Omit<FrameHeader, 'id' | 'tensors' | 'requestId'>,
-    tensors: { name: string; datatype: string; shape: readonly number[]; bytes: Uint8Array }[],
+    tensors: readonly RawTensor[],
     deadlineMs: number,
     requestId: string,
     id = (this.#next += 1),
@@ -162,41 +166,50 @@ export class ChannelTransport implements Transport {
     });
   }
 
-  async infer(request: ModelInferRequest, call: TransportCall): Promise<ModelInferResponse> {
-    const tensors = request.inputs.map((input, i) => ({ name: input.name, datatype: input.datatype, shape: input.shape, bytes: request.raw_input_contents[i] as Uint8Array }));
+  async infer(request: InferenceRequest): Promise<InferenceResult> {
     const frame = await this.#request(
-      { kind: 'infer', model: request.model_name, outputs: (request.outputs ?? []).map((o) => o.name), deadlineMs: Date.now() + call.deadlineMs },
-      tensors,
-      call.deadlineMs,
-      call.requestId,
+      { kind: 'infer', model: request.model, outputs: request.outputs, deadlineMs: request.deadlineAtMs },
+      request.inputs,
+      remainingMs(request.deadlineAtMs),
+      request.id,
     );
     const outputs = frame.header.tensors ?? [];
     return {
-      model_name: frame.header.model ?? request.model_name,
-      id: call.requestId,
-      outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
-      raw_output_contents: outputs.map((t) => frameTensorBytes(frame, t)),
+      model: frame.header.model ?? request.model,
+      id: request.id,
+      outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, bytes: frameTensorBytes(frame, t) })),
     };
   }
 
-  /** Uploads a model's bytes in one frame; resolves with whether the daemon had them already. */
-  async upload(bytes: Uint8Array, sha256: string, format: string, deadlineMs: number, requestId: string): Promise<boolean> {
-    const frame = await this.#request(
-      { kind: 'upload', sha256, format },
-      [{ name: 'model', datatype: 'UINT8', shape: [bytes.byteLength], bytes }],
-      deadlineMs,
-      requestId,
-    );
-    return frame.header.alreadyStored === true;
+  /**
+   * Uploads a model's bytes in one frame when it is not huge (both sides hold the whole
+   * model in memory for a moment); larger ones, and an upload under which the channel
+   * closed, stream over gRPC.
+   */
+  async upload(payload: ModelPayload, call: TransportCall): Promise<void> {
+    if (this.#open && payload.sizeBytes <= CHANNEL_UPLOAD_MAX_BYTES) {
+      try {
+        await this.#request(
+          { kind: 'upload', sha256: payload.sha256, format: payload.format },
+          [{ name: 'model', datatype: 'UINT8', shape: [payload.sizeBytes], bytes: await payloadBytes(payload) }],
+          call.deadlineMs,
+          call.requestId,
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof EaisError && err.reason === 'UNAVAILABLE' && !this.#open)) throw err;
+      }
+    }
+    await grpcUpload(this.#bound, payload, call);
   }
 
   /** Sends tensors and gets them back, without an engine (the transport's floor). */
-  async echo(tensors: Uint8Array[], deadlineMs: number): Promise<Uint8Array[]> {
+  async echo(tensors: Uint8Array[], call: TransportCall): Promise<Uint8Array[]> {
     const frame = await this.#request(
       { kind: 'echo' },
       tensors.map((bytes, i) => ({ name: `t${i}`, datatype: 'UINT8', shape: [bytes.byteLength], bytes })),
-      deadlineMs,
-      newRequestId(),
+      call.deadlineMs,
+      call.requestId,
     );
     return (frame.header.tensors ?? []).map((t) => frameTensorBytes(frame, t));
   }

@@ -4,9 +4,9 @@ import { decodeOutputs, encodeFeeds, toTensor } from '../src/tensors.js';
 describe('feeds', () => {
   it('should send typed arrays as views, without copying', () => {
     const data = new Float32Array([1, 2, 3, 4]);
-    const { inputs, raw } = encodeFeeds({ x: { dtype: 'float32', dims: [2, 2], data } });
-    expect(inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [2, 2] }]);
-    expect(raw[0]!.buffer).toBe(data.buffer);
+    const [input] = encodeFeeds({ x: { dtype: 'float32', dims: [2, 2], data } });
+    expect(input).toMatchObject({ name: 'x', datatype: 'FP32', shape: [2, 2] });
+    expect(input!.bytes.buffer).toBe(data.buffer);
   });
 
   it('should take onnxruntime-style tensors (type, dims, data)', () => {
@@ -21,12 +21,7 @@ describe('feeds', () => {
 
   it('should decode outputs by name', () => {
     const sum = new Float32Array([3, 4]);
-    const outputs = decodeOutputs({
-      model_name: 'm',
-      id: '',
-      outputs: [{ name: 'sum', datatype: 'FP32', shape: [2] }],
-      raw_output_contents: [Buffer.from(sum.buffer)],
-    });
+    const outputs = decodeOutputs([{ name: 'sum', datatype: 'FP32', shape: [2], bytes: Buffer.from(sum.buffer) }]);
     expect(outputs.sum?.dims).toEqual([2]);
     expect(Array.from(outputs.sum!.data as Float32Array)).toEqual([3, 4]);
   });

@@ -9,6 +9,7 @@
 // tensors are aligned typed views.
 
 import type { BufferPool } from './buffer-pool.js';
+import type { RawTensor } from './inference.js';
 
 /** A tensor's place in a frame's payload. */
 export interface FrameTensor {
@@ -58,7 +59,7 @@ const ZEROS = Buffer.alloc(8);
  */
 export function frameHead(
   header: Omit<FrameHeader, 'tensors'>,
-  tensors: readonly OutgoingTensor[] = [],
+  tensors: readonly RawTensor[] = [],
 ): { head: Buffer; paddings: Buffer[]; total: number } {
   // The header's length decides where the payload starts, and the offsets live in the
   // header: lay out with a generous header estimate, then settle it.
@@ -88,14 +89,6 @@ export function frameHead(
   }
 }
 
-/** A tensor to send: its bytes are written as they are. */
-export interface OutgoingTensor {
-  readonly name: string;
-  readonly datatype: string;
-  readonly shape: readonly number[];
-  readonly bytes: Uint8Array;
-}
-
 /** Where frames are written (a net.Socket). */
 export interface FrameSink {
   cork(): void;
@@ -110,7 +103,7 @@ export interface FrameSink {
 export function writeFrame(
   sink: FrameSink,
   header: Omit<FrameHeader, 'tensors'>,
-  tensors: readonly OutgoingTensor[] = [],
+  tensors: readonly RawTensor[] = [],
   written?: () => void,
 ): boolean {
   const { head, paddings } = frameHead(header, tensors);

@@ -35,15 +35,22 @@ export { MODEL_FORMATS, MODEL_NAME_PATTERN, isArchiveFormat, isModelFormat, tfjs
 export type { ModelFormat } from './model-format.js';
 
 // Cross-package plumbing (agent and daemon), not for applications.
+export type { InferenceRequest, InferenceResult, RawTensor } from './inference.js';
 export { errorFromStatus, errorToStatus } from './errors-grpc.js';
 export type { StatusLike } from './errors-grpc.js';
+export { STREAM_ERROR_PARAMS, errorFromStream, errorToStreamParameters } from './errors-stream.js';
+export { errorFromFrame, errorToFrame } from './errors-frame.js';
+export { errorFromThread, errorToThread } from './errors-thread.js';
+export type { ThreadError } from './errors-thread.js';
+export { errorFromParts } from './error-wire.js';
+export type { ErrorParts } from './error-wire.js';
 export { MD, bindMetadata, metadataString } from './metadata.js';
 export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadServices } from './proto.js';
 export type { Services } from './proto.js';
 export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
 export { BufferPool } from './buffer-pool.js';
 export { FrameReader, MAX_FRAME_BYTES, frameHead, frameTensorBytes, writeFrame } from './data-frame.js';
-export type { Frame, FrameHeader, FrameSink, FrameTensor, OutgoingTensor } from './data-frame.js';
+export type { Frame, FrameHeader, FrameSink, FrameTensor } from './data-frame.js';
 export { MAX_ARCHIVE_ENTRIES, TAR_BLOCK, archivePathProblem, isZeroBlock, parseTarHeader, tarHeader, tarPadding } from './archive-tar.js';
 export type { TarHeader, TarHeaderOptions } from './archive-tar.js';
 export type * from './wire.js';

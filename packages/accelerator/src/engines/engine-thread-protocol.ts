@@ -1,6 +1,6 @@
 // Messages between the daemon and an engine worker thread, and how tensors and errors cross.
 
-import { createError, EaisError, isReason, type ModelFormat, type Tensor } from '@eais/shared';
+import type { ModelFormat, Tensor, ThreadError } from '@eais/shared';
 import type { EngineMemory, EngineProbe, ModelSource, SkippedEngine, TensorSpec } from './engine.js';
 
 /** What an engine worker is started with. */
@@ -24,13 +24,6 @@ export interface EngineOptions {
 export interface WireTensorMessage {
   readonly name: string;
   readonly tensor: Tensor;
-}
-
-/** An error as it crosses: eais errors keep their reason and status. */
-export interface ErrorMessage {
-  readonly message: string;
-  readonly reason?: string | undefined;
-  readonly code?: number | undefined;
 }
 
 export type ToWorker =
@@ -62,43 +55,4 @@ export type FromWorker =
     }
   | { readonly kind: 'disposed' }
   | { readonly kind: 'memory'; readonly memory: EngineMemory }
-  | { readonly kind: 'error'; readonly id?: number | undefined; readonly error: ErrorMessage };
-
-/** Serializes an error for postMessage. */
-export function errorMessage(err: unknown): ErrorMessage {
-  if (err instanceof EaisError) return { message: err.message, reason: err.reason, code: err.code };
-  return { message: err instanceof Error ? err.message : String(err) };
-}
-
-/** Rebuilds an error that crossed: the eais class for eais errors, a plain Error otherwise. */
-export function errorFrom(message: ErrorMessage): Error {
-  if (message.reason !== undefined && isReason(message.reason)) return createError(message.reason, message.message, {}, message.code);
-  return new Error(message.message);
-}
-
-const TRANSFERABLE = new WeakSet<ArrayBufferLike>();
-
-/**
- * Marks a buffer the request owns outright (a data-channel frame): tensors viewing it may
- * move to an engine thread with the buffer, without a copy.
- */
-export function markTransferable(buffer: ArrayBufferLike): void {
-  TRANSFERABLE.add(buffer);
-}
-
-/**
- * A tensor whose buffer may be transferred: the tensor itself when it owns its whole
- * buffer or its buffer is marked transferable, else one copy (views into memory others
- * hold, such as a gRPC message or an engine's arena).
- */
-export function ownTensor(tensor: Tensor): Tensor {
-  const { data } = tensor;
-  if (!(data.buffer instanceof ArrayBuffer)) return { ...tensor, data: data.slice() };
-  const owns = (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) || TRANSFERABLE.has(data.buffer);
-  return owns ? tensor : { ...tensor, data: data.slice() };
-}
-
-/** The distinct buffers of tensors, for postMessage's transfer list. */
-export function transferList(tensors: readonly WireTensorMessage[]): ArrayBuffer[] {
-  return [...new Set(tensors.map((t) => t.tensor.data.buffer as ArrayBuffer))];
-}
+  | { readonly kind: 'error'; readonly id?: number | undefined; readonly error: ThreadError };

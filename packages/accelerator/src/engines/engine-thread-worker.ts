@@ -1,19 +1,13 @@
 // Inside an engine worker thread: builds one engine from the catalog and serves one model.
 
+import { errorToThread } from '@eais/shared';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine, EngineModel } from './engine.js';
 import { engineSpec } from './engine-catalog.js';
-import {
-  errorMessage,
-  ownTensor,
-  transferList,
-  type EngineWorkerData,
-  type FromWorker,
-  type ToWorker,
-  type WireTensorMessage,
-} from './engine-thread-protocol.js';
+import { ownTensor, transferList } from './tensor-bytes.js';
+import type { EngineWorkerData, FromWorker, ToWorker, WireTensorMessage } from './engine-thread-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('engine-thread-worker runs in a worker thread only');
@@ -91,7 +85,7 @@ let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToWorker) => {
   queue = queue.then(() =>
     handle(message).catch((err: unknown) => {
-      send({ kind: 'error', id: message.kind === 'run' ? message.id : undefined, error: errorMessage(err) });
+      send({ kind: 'error', id: message.kind === 'run' ? message.id : undefined, error: errorToThread(err) });
     }),
   );
 });

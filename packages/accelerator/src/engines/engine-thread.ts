@@ -2,24 +2,15 @@
 // worker of their own, so inference never blocks the daemon's event loop and engines with
 // process-global state (TF.js backends) are isolated per model.
 
-import { createError, type Tensor } from '@eais/shared';
+import { createError, errorFromThread, type Tensor } from '@eais/shared';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine, EngineModel, EngineProbe, ModelSource } from './engine.js';
 import type { EngineSpec } from './engine-catalog.js';
-import { FRAME_POOL } from './tensor-bytes.js';
-import {
-  errorFrom,
-  ownTensor,
-  transferList,
-  type EngineOptions,
-  type EngineWorkerData,
-  type FromWorker,
-  type ToWorker,
-  type WireTensorMessage,
-} from './engine-thread-protocol.js';
+import { FRAME_POOL, ownTensor, transferList } from './tensor-bytes.js';
+import type { EngineOptions, EngineWorkerData, FromWorker, ToWorker, WireTensorMessage } from './engine-thread-protocol.js';
 
 const WORKER_URL = new URL('./engine-thread-worker.js', import.meta.url);
 
@@ -40,7 +31,7 @@ class EngineWorker {
       const key = message.kind === 'result' || (message.kind === 'error' && message.id !== undefined) ? message.id! : 'control';
       const waiter = this.#waiting.get(key);
       this.#waiting.delete(key);
-      if (message.kind === 'error') waiter?.reject(errorFrom(message.error));
+      if (message.kind === 'error') waiter?.reject(errorFromThread(message.error));
       else waiter?.resolve(message);
     });
     const fail = (err: Error): void => {

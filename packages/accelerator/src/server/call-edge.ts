@@ -1,129 +1,150 @@
-// The handler edge: request ids, per-call loggers, errors mapped to a gRPC status once, and
-// the calls in flight, so shutdown can answer the ones it must cut.
+// The one call edge every transport goes through (gRPC unary, gRPC stream, data-channel
+// frames): request ids, per-call loggers, errors normalized and logged once, every call
+// answered exactly once, calls in flight tracked, and shutdown (drain, then cut).
 
-import { EaisError, errorToStatus, MD, metadataString } from '@eais/shared';
-import type {
-  handleClientStreamingCall,
-  handleUnaryCall,
-  Metadata,
-  sendUnaryData,
-  ServerDuplexStream,
-  ServerReadableStream,
-  ServerUnaryCall,
-} from '@grpc/grpc-js';
+import { createError, EaisError } from '@eais/shared';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { BindCredentials } from '../auth/bind-token.js';
+
+/** What a transport knows about a call when it starts. */
+export interface CallStart {
+  /** The method, e.g. `ModelInfer` or `channel.infer`. */
+  readonly method: string;
+  /** The client's id for the request, when it sent one. */
+  readonly requestId?: string | undefined;
+  /** Unix milliseconds by which the caller wants an answer; Infinity without a deadline. */
+  readonly deadlineMs: number;
+  /** Aborts when the client cancels the call. */
+  readonly signal?: AbortSignal | undefined;
+  /** The bind token and slot the call presents (extracted from its metadata or its channel). */
+  readonly credentials: BindCredentials;
+}
 
 /** What a handler knows about its call. */
 export interface CallContext {
+  readonly method: string;
   readonly requestId: string;
-  readonly metadata: Metadata;
-  /** Unix milliseconds by which the caller wants an answer; Infinity without a deadline. */
   readonly deadlineMs: number;
-  /** Aborts when the client cancels the call (or its deadline passes). */
-  readonly signal: AbortSignal;
-  /** Logger with requestId and method; {@link CallContext.setSlot} adds the slot. */
-  log: Logger;
-  slotId: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly credentials: BindCredentials;
+  /** Logger with requestId, method and (once known) slot; made on first use. */
+  readonly log: Logger;
+  readonly slotId: string | undefined;
   /** Records the slot the call is for (for logs and error trailers). */
   setSlot(slotId: string): void;
 }
 
-type AnyCall = ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+/** Answers a call: with its result, or with the normalized error. Called exactly once. */
+export type Answer<Res> = (err: EaisError | null, result?: Res) => void;
 
 /**
- * Wraps handlers of one server: each call gets a context, its failure is normalized and
- * logged once, and calls in flight are tracked so that {@link CallEdge.abortAll} can answer
- * them with a status when shutdown cannot wait for them.
+ * The edge of one daemon. Each call gets a context and is answered exactly once; its
+ * failure is normalized and logged once (INTERNAL with its cause at error level, client
+ * mistakes at info). While draining, new calls are refused with UNAVAILABLE
+ * (SHUTTING_DOWN); {@link CallEdge.abortAll} answers what is still running.
  */
 export class CallEdge {
-  readonly #inflight = new Set<(error: EaisError) => void>();
+  /** Calls running now, each with the function that cuts it. */
+  readonly #running = new Set<(error: EaisError) => void>();
+  /** Other things shutdown must cut (open streams). */
+  readonly #held = new Set<(error: EaisError) => void>();
+  #drained: (() => void) | undefined;
+  #draining = false;
 
   constructor(private readonly log: Logger) {}
 
-  /** Calls in flight. */
+  /** Calls running now. */
   get inflight(): number {
-    return this.#inflight.size;
+    return this.#running.size;
   }
 
-  /** Builds the context of a call: its request id (the client's x-request-id or a new one). */
-  context(method: string, call: AnyCall): CallContext {
-    const requestId = metadataString(call.metadata, MD.requestId) ?? randomUUID();
-    const deadline = call.getDeadline();
-    const cancelled = new AbortController();
-    (call as NodeJS.EventEmitter).once('cancelled', () => cancelled.abort());
-    const context: CallContext = {
+  /** The context of a call; the logger is made only when something is logged. */
+  context(start: CallStart): CallContext {
+    const requestId = start.requestId === undefined || start.requestId === '' ? randomUUID() : start.requestId;
+    const root = this.log;
+    let slotId: string | undefined;
+    let log: Logger | undefined;
+    return {
+      method: start.method,
       requestId,
-      metadata: call.metadata,
-      deadlineMs: deadline instanceof Date ? deadline.getTime() : deadline,
-      signal: cancelled.signal,
-      log: this.log.child({ requestId, method }),
-      slotId: undefined,
-      setSlot(slotId) {
-        if (context.slotId === slotId) return;
-        context.slotId = slotId;
-        context.log = context.log.child({ slot: slotId });
+      deadlineMs: start.deadlineMs,
+      signal: start.signal,
+      credentials: start.credentials,
+      get log() {
+        log ??= root.child(slotId === undefined ? { requestId, method: start.method } : { requestId, method: start.method, slot: slotId });
+        return log;
+      },
+      get slotId() {
+        return slotId;
+      },
+      setSlot(id) {
+        if (slotId === id) return;
+        slotId = id;
+        if (log !== undefined) log = log.child({ slot: id });
       },
     };
-    return context;
   }
 
   /** Normalizes a failure, logs it (with its cause for INTERNAL), and returns it. */
   failure(err: unknown, context: CallContext): EaisError {
     const error = EaisError.from(err, { requestId: context.requestId, slotId: context.slotId });
-    if (error.reason === 'INTERNAL') context.log.error({ err: err instanceof Error ? err : new Error(String(err)) }, 'call failed');
-    else context.log.info({ code: error.codeName, reason: error.reason, msg: error.message }, 'call rejected');
+    if (error.reason === 'INTERNAL') context.log.error({ outcome: 'failed', err: err instanceof Error ? err : new Error(String(err)) }, 'call failed');
+    else context.log.info({ outcome: 'rejected', status: error.codeName, reason: error.reason }, error.message);
     return error;
   }
 
-  /** Tracks a call until `untrack()`; `abort` answers it if shutdown cuts it first. */
-  track(abort: (error: EaisError) => void): () => void {
-    this.#inflight.add(abort);
-    return () => this.#inflight.delete(abort);
-  }
-
-  /** Answers every call in flight with `error` (their own results are then dropped). */
-  abortAll(error: EaisError): void {
-    for (const abort of [...this.#inflight]) abort(error);
-  }
-
-  #settle<Res>(context: CallContext, work: () => Promise<Res>, callback: sendUnaryData<Res>): void {
+  /**
+   * Runs one call: `work` with its context, then `answer` exactly once, with the result
+   * or the normalized error (also when shutdown cuts the call first).
+   */
+  run<Res>(context: CallContext, work: (context: CallContext) => Promise<Res>, answer: Answer<Res>): void {
     const started = performance.now();
     let answered = false;
-    const answer = (err: EaisError | null, response?: Res): void => {
+    const settle = (err: EaisError | null, result?: Res): void => {
       if (answered) return;
       answered = true;
-      untrack();
-      if (err === null) callback(null, response);
-      else callback(errorToStatus(err));
+      this.#running.delete(cut);
+      if (this.#running.size === 0) this.#drained?.();
+      answer(err, result);
     };
-    const untrack = this.track((error) => answer(this.failure(error, context)));
-    context.log.debug('call started');
-    work().then(
-      (response) => {
-        context.log.debug({ ms: performance.now() - started }, 'call ok');
-        answer(null, response);
+    const cut = (error: EaisError): void => settle(this.failure(error, context));
+    this.#running.add(cut);
+    const debug = this.log.isLevelEnabled('debug');
+    if (debug) context.log.debug('call started');
+    let running: Promise<Res>;
+    try {
+      if (this.#draining) throw createError('SHUTTING_DOWN', 'the daemon is shutting down and takes no new work; retry on a running daemon');
+      running = work(context);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
+      (result) => {
+        if (debug) context.log.debug({ ms: performance.now() - started }, 'call ok');
+        settle(null, result);
       },
-      (err: unknown) => answer(this.failure(err, context)),
+      (err: unknown) => settle(this.failure(err, context)),
     );
   }
 
-  /** Wraps a promise-returning unary handler. */
-  unary<Req, Res>(method: string, fn: (request: Req, context: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      const context = this.context(method, call as AnyCall);
-      this.#settle(context, () => fn(call.request, context), callback);
-    };
+  /** Tracks something long-lived (a stream) until `release()`; `cut` ends it at shutdown. */
+  hold(cut: (error: EaisError) => void): () => void {
+    this.#held.add(cut);
+    return () => this.#held.delete(cut);
   }
 
-  /** Wraps a promise-returning client-streaming handler. */
-  clientStreaming<Req, Res>(
-    method: string,
-    fn: (call: ServerReadableStream<Req, Res>, context: CallContext) => Promise<Res>,
-  ): handleClientStreamingCall<Req, Res> {
-    return (call, callback) => {
-      const context = this.context(method, call as AnyCall);
-      this.#settle(context, () => fn(call, context), callback);
-    };
+  /** Refuses new calls from now on; resolves once no call is running. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    if (this.#running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained = resolve;
+    });
+  }
+
+  /** Answers every running call and ends every held stream with `error`. */
+  abortAll(error: EaisError): void {
+    for (const cut of [...this.#running, ...this.#held]) cut(error);
   }
 }

@@ -1,29 +1,31 @@
 // The data channel: tensors as length-prefixed frames on a plain TCP socket beside gRPC.
 // A bound client asks for it over gRPC (OpenDataChannel: a one-time ticket for its bind),
-// connects, says hello with the ticket, then sends infer frames; gRPC stays the API and
-// the fallback.
+// connects, says hello with the ticket, then sends infer, upload and echo frames, each a
+// call on the edge; gRPC stays the API and the fallback. Frames are translated here, and
+// only here, to and from the slots' request type.
 
 import {
   BufferPool,
   createError,
-  EaisError,
+  errorToFrame,
   frameTensorBytes,
   FrameReader,
   writeFrame,
+  type EaisError,
   type Frame,
   type FrameHeader,
-  type ModelInferRequest,
-  type ModelInferResponse,
-  type OutgoingTensor,
+  type InferenceRequest,
+  type RawTensor,
 } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { FRAME_POOL, markTransferable } from '../engines/tensor-bytes.js';
 import type { Bind, BindTable } from '../slots/bind.js';
-import { markTransferable } from '../engines/engine-thread-protocol.js';
-import { FRAME_POOL } from '../engines/tensor-bytes.js';
 import { infer } from '../slots/infer.js';
 import type { ModelStore } from '../store/model-store.js';
+import type { CallContext, CallEdge } from './call-edge.js';
+import { receiveUpload } from './upload.js';
 
 const TICKET_TTL_MS = 30_000;
 
@@ -35,11 +37,24 @@ interface Ticket {
 /** What a request is answered with: header fields and tensors of the result frame. */
 interface Result {
   readonly header: Omit<FrameHeader, 'kind' | 'id' | 'tensors'>;
-  readonly tensors: readonly OutgoingTensor[];
+  readonly tensors: readonly RawTensor[];
 }
 
-function responseTensors(response: ModelInferResponse): OutgoingTensor[] {
-  return response.outputs.map((o, i) => ({ name: o.name, datatype: o.datatype, shape: o.shape, bytes: response.raw_output_contents[i] as Uint8Array }));
+/** A frame's tensors as raw tensors: views into the frame, no copy. */
+function frameTensors(frame: Frame): RawTensor[] {
+  return (frame.header.tensors ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, bytes: frameTensorBytes(frame, t) }));
+}
+
+/** An infer frame as the slots take it. */
+function inferenceRequest(frame: Frame): InferenceRequest {
+  const { header } = frame;
+  return {
+    model: header.model ?? '',
+    id: header.requestId ?? '',
+    inputs: frameTensors(frame),
+    outputs: header.outputs ?? [],
+    deadlineAtMs: header.deadlineMs ?? Number.POSITIVE_INFINITY,
+  };
 }
 
 /**
@@ -51,16 +66,12 @@ export class DataChannelServer {
   readonly #server: Server;
   readonly #tickets = new Map<string, Ticket>();
   readonly #sockets = new Map<Bind, Set<Socket>>();
-  /** Requests running now, each with the function that answers it (once). */
-  readonly #inflight = new Set<(err: unknown) => void>();
-  #drained: (() => void) | undefined;
-  #closing = false;
   #port = 0;
 
   constructor(
     binds: BindTable,
     private readonly store: ModelStore,
-    private readonly log: Logger,
+    private readonly edge: CallEdge,
   ) {
     this.#server = createServer((socket) => this.#accept(socket));
     binds.onDetach((bind) => {
@@ -98,8 +109,8 @@ export class DataChannelServer {
     socket.setNoDelay(true);
     const reader = new FrameReader(undefined, FRAME_POOL);
     let bind: Bind | undefined;
-    const fail = (message: string): void => {
-      writeFrame(socket, { kind: 'error', id: 0, code: 16, reason: 'TOKEN_UNKNOWN', message });
+    const refuse = (err: EaisError): void => {
+      writeFrame(socket, errorToFrame(err, 0));
       socket.end();
     };
     socket.on('error', () => socket.destroy());
@@ -109,15 +120,14 @@ export class DataChannelServer {
       try {
         frames = reader.push(chunk);
       } catch (err) {
-        writeFrame(socket, { kind: 'error', id: 0, code: 3, reason: 'BAD_REQUEST', message: `malformed data-channel frame: ${(err as Error).message}` });
-        socket.end();
+        refuse(createError('BAD_REQUEST', `malformed data-channel frame: ${(err as Error).message}`));
         return;
       }
       for (const frame of frames) {
         if (bind === undefined) {
           const ticket = frame.header.kind === 'hello' ? this.#tickets.get(frame.header.ticket ?? '') : undefined;
           if (ticket === undefined || ticket.expiresAtMs < Date.now()) {
-            fail('a data channel opens with a hello frame carrying a fresh ticket from OpenDataChannel');
+            refuse(createError('TOKEN_UNKNOWN', 'a data channel opens with a hello frame carrying a fresh ticket from OpenDataChannel'));
             return;
           }
           this.#tickets.delete(frame.header.ticket ?? '');
@@ -132,85 +142,62 @@ export class DataChannelServer {
     });
   }
 
+  /** One frame, one call on the edge; answered with a result or an error frame of its id. */
   #serve(socket: Socket, bind: Bind, frame: Frame): void {
     const { header } = frame;
-    const id = header.id;
-    // A child logger only where something is logged: the hot path allocates no logger.
-    const log = (): Logger => this.log.child({ slot: bind.slot.id, requestId: header.requestId ?? String(id) });
-    let answered = false;
-    const abort = (err: unknown): void => answer(undefined, err);
-    this.#inflight.add(abort);
+    const context = this.edge.context({
+      method: `channel.${header.kind}`,
+      requestId: header.requestId ?? String(header.id),
+      deadlineMs: header.deadlineMs ?? Number.POSITIVE_INFINITY,
+      credentials: { token: undefined, slotId: bind.slot.id },
+    });
+    context.setSlot(bind.slot.id);
     // An echo's reply is a view of its request frame, which is free again once written.
     const written = header.kind === 'echo' ? () => BufferPool.recycle(frame.buffer.buffer) : undefined;
-    const answer = (result: Result | undefined, err?: unknown): void => {
-      if (answered) return;
-      answered = true;
-      this.#inflight.delete(abort);
-      if (this.#inflight.size === 0) this.#drained?.();
-      if (socket.destroyed) return;
-      if (err === undefined && result !== undefined) {
-        writeFrame(socket, { kind: 'result', id, ...result.header }, result.tensors, written);
-        return;
+    this.edge.run(
+      context,
+      () => this.#work(bind, frame, context),
+      (err, result) => {
+        if (socket.destroyed) return;
+        if (err === null && result !== undefined) writeFrame(socket, { kind: 'result', id: header.id, ...result.header }, result.tensors, written);
+        else if (err !== null) writeFrame(socket, errorToFrame(err, header.id));
+      },
+    );
+  }
+
+  async #work(bind: Bind, frame: Frame, context: CallContext): Promise<Result> {
+    const { header } = frame;
+    bind.lease.renew();
+    markTransferable(frame.buffer.buffer);
+    switch (header.kind) {
+      case 'echo':
+        return { header: {}, tensors: frameTensors(frame) };
+      case 'upload':
+        return this.#upload(bind, frame, context);
+      case 'infer': {
+        bind.slot.assertServing();
+        const result = await infer(bind.slot, inferenceRequest(frame));
+        return { header: { model: result.model }, tensors: result.outputs };
       }
-      const error = EaisError.from(err, { requestId: header.requestId, slotId: bind.slot.id });
-      if (error.reason === 'INTERNAL') log().error({ err }, 'data-channel request failed');
-      else log().info({ reason: error.reason, msg: error.message }, 'data-channel request rejected');
-      writeFrame(socket, { kind: 'error', id, code: error.code, reason: error.reason, message: error.message, slotId: bind.slot.id });
-    };
-    try {
-      if (this.#closing) throw createError('SHUTTING_DOWN', 'the daemon is shutting down and takes no new work; retry on a running daemon');
-      bind.lease.renew();
-      const tensors = header.tensors ?? [];
-      markTransferable(frame.buffer.buffer);
-      switch (header.kind) {
-        case 'echo':
-          answer({ header: {}, tensors: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, bytes: frameTensorBytes(frame, t) })) });
-          return;
-        case 'upload':
-          this.#upload(bind, frame).then(answer, (err: unknown) => answer(undefined, err));
-          return;
-        case 'infer': {
-          bind.slot.assertServing();
-          if (this.log.isLevelEnabled('debug')) log().debug({ model: header.model }, 'data-channel request started');
-          const request: ModelInferRequest = {
-            model_name: header.model ?? '',
-            id: header.requestId ?? '',
-            inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] })),
-            outputs: (header.outputs ?? []).map((name) => ({ name })),
-            raw_input_contents: tensors.map((t) => frameTensorBytes(frame, t)),
-          };
-          infer(bind.slot, request, header.deadlineMs ?? Number.POSITIVE_INFINITY).then(
-            (response) => answer({ header: { model: response.model_name }, tensors: responseTensors(response) }),
-            (err: unknown) => answer(undefined, err),
-          );
-          return;
-        }
-        default:
-          throw createError('BAD_REQUEST', `unexpected ${header.kind} frame on an open data channel`);
-      }
-    } catch (err) {
-      answer(undefined, err);
+      default:
+        throw createError('BAD_REQUEST', `unexpected ${header.kind} frame on an open data channel`);
     }
   }
 
   /** Stores an uploaded model (the frame's one tensor), as UploadModel does over gRPC. */
-  async #upload(bind: Bind, frame: Frame): Promise<Result> {
-    const { header } = frame;
-    const [payload, extra] = header.tensors ?? [];
-    if (payload === undefined || extra !== undefined) throw createError('BAD_REQUEST', 'an upload frame carries the model as exactly one tensor');
-    const bytes = frameTensorBytes(frame, payload);
-    const started = performance.now();
+  async #upload(bind: Bind, frame: Frame, context: CallContext): Promise<Result> {
     try {
-      const result = await this.store.receive(
-        { sha256: header.sha256 ?? '', sizeBytes: bytes.byteLength, format: header.format ?? '' },
+      const [payload, extra] = frameTensors(frame);
+      if (payload === undefined || extra !== undefined) throw createError('BAD_REQUEST', 'an upload frame carries the model as exactly one tensor');
+      const { header } = frame;
+      const result = await receiveUpload(
+        this.store,
+        bind.slot,
+        { sha256: header.sha256 ?? '', sizeBytes: payload.bytes.byteLength, format: header.format ?? '' },
         (async function* () {
-          yield bytes;
+          yield payload.bytes;
         })(),
-      );
-      bind.slot.usage.received(result.model.sizeBytes);
-      this.log.info(
-        { slot: bind.slot.id, sha256: result.model.sha256, bytes: result.model.sizeBytes, alreadyStored: result.alreadyStored, ms: performance.now() - started },
-        'model uploaded',
+        context.log,
       );
       return { header: { sha256: result.model.sha256, alreadyStored: result.alreadyStored }, tensors: [] };
     } finally {
@@ -218,17 +205,9 @@ export class DataChannelServer {
     }
   }
 
-  /** Stops taking requests (new ones are answered SHUTTING_DOWN); resolves when none runs. */
-  drain(): Promise<void> {
-    this.#closing = true;
+  /** Stops taking new connections (frames in flight finish on the edge). */
+  stopListening(): void {
     this.#server.close();
-    if (this.#inflight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.#drained = resolve));
-  }
-
-  /** Answers every running request with `err` (their own results are then dropped). */
-  abortAll(err: unknown): void {
-    for (const abort of [...this.#inflight]) abort(err);
   }
 
   /** Stops listening and closes every connection. */

@@ -1,26 +1,30 @@
-// eais.v1.Accelerator handlers: attach, heartbeat, detach, upload, load, unload, describe.
+// eais.v1.Accelerator handlers: attach, heartbeat, detach, upload, load, unload, describe,
+// usage, the data channel's ticket and echo. Proto in, proto out; the work is the core's.
 
 import {
   createError,
-  MD,
   MODEL_NAME_PATTERN,
-  metadataString,
   type AttachRequest,
   type AttachResponse,
   type DescribeResponse,
   type DetachResponse,
   type GetUsageResponse,
-  type OpenDataChannelResponse,
   type HeartbeatResponse,
   type LoadModelRequest,
   type LoadModelResponse,
+  type OpenDataChannelResponse,
   type UploadModelRequest,
   type UploadModelResponse,
 } from '@eais/shared';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Daemon } from '../daemon.js';
-import type { CallEdge } from './call-edge.js';
+import { presentsToken } from '../auth/bind-token.js';
+import type { BatchRequest } from '../slots/batch-policy.js';
 import { ModelStore } from '../store/model-store.js';
+import type { CallEdge } from './call-edge.js';
+import { clientStreaming, unary } from './call-edge-grpc.js';
+import { authorize, type DaemonCore } from './daemon-core.js';
+import type { DataChannelServer } from './data-channel.js';
+import { receiveUpload } from './upload.js';
 
 /** The chunks of an upload after its header; a second header is a protocol error. */
 async function* uploadChunks(rest: AsyncIterator<UploadModelRequest>): AsyncGenerator<Uint8Array> {
@@ -33,13 +37,20 @@ async function* uploadChunks(rest: AsyncIterator<UploadModelRequest>): AsyncGene
   }
 }
 
-/** Handlers of the eais.v1.Accelerator service. */
-export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceImplementation {
+/** LoadModel's batching message as the slots take it. */
+function batchRequest(b: LoadModelRequest['batching']): BatchRequest {
+  const mode = b === undefined || b === null || b.mode === '' ? 'default' : b.mode;
+  if (mode !== 'on' && mode !== 'off' && mode !== 'default') throw createError('BAD_REQUEST', `batching mode "${mode.slice(0, 40)}" is not on, off or empty`);
+  return { mode, maxBatch: b?.max_batch_size || undefined, maxDelayMs: b?.max_queue_delay_ms || undefined };
+}
+
+/** Handlers of the eais.v1.Accelerator service; `channel` is the data channel when it is on. */
+export function controlService(core: DaemonCore, edge: CallEdge, channel: DataChannelServer | undefined): UntypedServiceImplementation {
   return {
-    Attach: edge.unary<AttachRequest, AttachResponse>('Attach', async (request, context) => {
+    Attach: unary<AttachRequest, AttachResponse>(edge, 'Attach', async (request, context) => {
       if (request.client === null) throw createError('BAD_REQUEST', 'attach needs client: instance_id, region, vcpus and memory_bytes');
-      if (!daemon.ready) throw createError('SHUTTING_DOWN', 'the daemon is shutting down; attach to another daemon or retry later');
-      const { token, bind } = daemon.binds.attach(request.client, request.slot_id, request.lease_ttl_ms);
+      if (!core.ready) throw createError('SHUTTING_DOWN', 'the daemon is shutting down; attach to another daemon or retry later');
+      const { token, bind } = core.binds.attach(request.client, request.slot_id, request.lease_ttl_ms);
       context.setSlot(bind.slot.id);
       return {
         token,
@@ -49,59 +60,45 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
       };
     }),
 
-    Heartbeat: edge.unary<unknown, HeartbeatResponse>('Heartbeat', async (_request, context) => {
-      const bind = daemon.authenticate(context);
+    Heartbeat: unary<unknown, HeartbeatResponse>(edge, 'Heartbeat', async (_request, context) => {
+      const bind = authorize(core, context);
       return { lease_ttl_ms: bind.lease.ttlMs, lease_expires_at_ms: bind.lease.expiresAtMs };
     }),
 
-    Detach: edge.unary<unknown, DetachResponse>('Detach', async (_request, context) => {
-      const bind = daemon.authenticate(context);
-      await daemon.binds.detach(bind, 'the client detached');
+    Detach: unary<unknown, DetachResponse>(edge, 'Detach', async (_request, context) => {
+      const bind = authorize(core, context);
+      await core.binds.detach(bind, 'the client detached');
       return { slot_id: bind.slot.id };
     }),
 
-    UploadModel: edge.clientStreaming<UploadModelRequest, UploadModelResponse>('UploadModel', async (call, context) => {
-      const { slot } = daemon.authenticate(context);
+    UploadModel: clientStreaming<UploadModelRequest, UploadModelResponse>(edge, 'UploadModel', async (call, context) => {
+      const { slot } = authorize(core, context);
       const messages = call[Symbol.asyncIterator]() as AsyncIterator<UploadModelRequest>;
       const first = await messages.next();
       const header = first.done === true ? undefined : first.value.header;
       if (header === undefined || header === null || first.value.part !== 'header') {
         throw createError('UPLOAD_INCOMPLETE', 'an upload starts with a header (sha256, size_bytes, format); none came');
       }
-      const started = performance.now();
-      const result = await daemon.store.receive(
+      const result = await receiveUpload(
+        core.store,
+        slot,
         { sha256: header.sha256, sizeBytes: header.size_bytes, format: header.format },
         uploadChunks(messages),
-      );
-      slot.usage.received(result.model.sizeBytes);
-      context.log.info(
-        { sha256: result.model.sha256, bytes: result.model.sizeBytes, alreadyStored: result.alreadyStored, ms: performance.now() - started },
-        'model uploaded',
+        context.log,
       );
       return { sha256: result.model.sha256, size_bytes: result.model.sizeBytes, already_stored: result.alreadyStored };
     }),
 
-    LoadModel: edge.unary<LoadModelRequest, LoadModelResponse>('LoadModel', async (request, context) => {
-      const { slot } = daemon.authenticate(context);
+    LoadModel: unary<LoadModelRequest, LoadModelResponse>(edge, 'LoadModel', async (request, context) => {
+      const { slot } = authorize(core, context);
       slot.assertServing();
       const sha256 = ModelStore.checkDigest(request.sha256);
       const name = request.name === '' ? sha256.slice(0, 12) : request.name;
       if (!MODEL_NAME_PATTERN.test(name)) {
         throw createError('BAD_REQUEST', `model name "${name.slice(0, 140)}" must be 1 to 128 of A-Z a-z 0-9 . _ -`);
       }
-      const stored = await daemon.store.get(sha256);
-      if (stored === undefined) {
-        throw createError('MODEL_NOT_STORED', `the daemon has no model with sha256 ${sha256}; upload it (UploadModel), then load it`);
-      }
       const started = performance.now();
-      const b = request.batching;
-      const mode = b === undefined || b === null || b.mode === '' ? 'default' : b.mode;
-      if (mode !== 'on' && mode !== 'off' && mode !== 'default') throw createError('BAD_REQUEST', `batching mode "${mode}" is not on, off or empty`);
-      const model = await slot.load(name, stored, daemon.registry, {
-        only: daemon.config.engines,
-        batching: { mode, maxBatch: b?.max_batch_size || undefined, maxDelayMs: b?.max_queue_delay_ms || undefined },
-        defaults: { mode: daemon.config.batching, maxBatch: daemon.config.maxBatch, maxDelayMs: daemon.config.batchDelayMs },
-      });
+      const model = await core.loadModel(slot, name, sha256, batchRequest(request.batching));
       context.log.info(
         { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started, phases: model.loadPhases },
         'model loaded',
@@ -109,34 +106,33 @@ export function controlService(daemon: Daemon, edge: CallEdge): UntypedServiceIm
       return { model: model.toMessage() };
     }),
 
-    UnloadModel: edge.unary<{ name: string }, Record<string, never>>('UnloadModel', async (request, context) => {
-      const { slot } = daemon.authenticate(context);
+    UnloadModel: unary<{ name: string }, Record<string, never>>(edge, 'UnloadModel', async (request, context) => {
+      const { slot } = authorize(core, context);
       await slot.unload(request.name);
       context.log.info({ model: request.name }, 'model unloaded');
       return {};
     }),
 
-    Describe: edge.unary<unknown, DescribeResponse>('Describe', async (_request, context) => {
-      const withToken = metadataString(context.metadata, MD.authorization) !== undefined;
-      return daemon.describe(withToken ? daemon.authenticate(context) : undefined);
+    Describe: unary<unknown, DescribeResponse>(edge, 'Describe', async (_request, context) => {
+      const bind = presentsToken(context.credentials) ? authorize(core, context) : undefined;
+      return core.describe(bind, channel?.port ?? 0);
     }),
 
-    OpenDataChannel: edge.unary<unknown, OpenDataChannelResponse>('OpenDataChannel', async (_request, context) => {
-      const bind = daemon.authenticate(context);
-      const channel = daemon.dataChannel;
+    OpenDataChannel: unary<unknown, OpenDataChannelResponse>(edge, 'OpenDataChannel', async (_request, context) => {
+      const bind = authorize(core, context);
       if (channel === undefined) throw createError('UNAVAILABLE', 'this daemon runs without a data channel (--data-channel off); use gRPC');
       const { ticket, expiresAtMs } = channel.issue(bind);
       return { port: channel.port, ticket, expires_at_ms: expiresAtMs };
     }),
 
-    Echo: edge.unary<{ tensors: Uint8Array[] }, { tensors: Uint8Array[] }>('Echo', async (request, context) => {
-      daemon.authenticate(context);
+    Echo: unary<{ tensors: Uint8Array[] }, { tensors: Uint8Array[] }>(edge, 'Echo', async (request, context) => {
+      authorize(core, context);
       return { tensors: request.tensors };
     }),
 
-    GetUsage: edge.unary<unknown, GetUsageResponse>('GetUsage', async (_request, context) => {
-      const withToken = metadataString(context.metadata, MD.authorization) !== undefined;
-      return { slots: daemon.usage(withToken ? daemon.authenticate(context) : undefined), at_ms: Date.now() };
+    GetUsage: unary<unknown, GetUsageResponse>(edge, 'GetUsage', async (_request, context) => {
+      const bind = presentsToken(context.credentials) ? authorize(core, context) : undefined;
+      return { slots: core.usage(bind), at_ms: Date.now() };
     }),
   };
 }

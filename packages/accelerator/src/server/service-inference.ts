@@ -1,116 +1,157 @@
-// inference.GRPCInferenceService handlers (KServe v2 / Open Inference Protocol) on the slots.
+// inference.GRPCInferenceService handlers (KServe v2 / Open Inference Protocol): the KServe
+// messages are translated here, and only here, to and from the slots' request type.
 
 import {
+  createError,
   errorToStatus,
+  errorToStreamParameters,
+  type InferenceRequest,
+  type InferenceResult,
   type ModelInferRequest,
   type ModelInferResponse,
   type ModelMetadataResponse,
   type ModelStreamInferResponse,
 } from '@eais/shared';
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Daemon } from '../daemon.js';
-import type { CallContext, CallEdge } from './call-edge.js';
 import { infer } from '../slots/infer.js';
+import type { CallEdge } from './call-edge.js';
+import { grpcContext, unary } from './call-edge-grpc.js';
+import { authorize, type DaemonCore } from './daemon-core.js';
 
 /** The standard server name reported by ServerMetadata. */
 export const SERVER_NAME = 'eais-accelerator';
 
-function streamFailure(edge: CallEdge, err: unknown, context: CallContext, request: ModelInferRequest): ModelStreamInferResponse {
-  const error = edge.failure(err, context);
+/** A ModelInferRequest as the slots take it. INVALID_ARGUMENT (RAW_CONTENTS_REQUIRED) unless each input has its raw bytes. */
+export function fromModelInferRequest(request: ModelInferRequest, deadlineAtMs: number): InferenceRequest {
+  const { inputs, raw_input_contents: raw } = request;
+  if (raw.length !== inputs.length) {
+    const typed = inputs.some((i) => i.contents !== null && i.contents !== undefined && Object.values(i.contents).some((v) => v.length > 0));
+    throw createError(
+      'RAW_CONTENTS_REQUIRED',
+      typed
+        ? "tensor contents must travel as raw bytes: put each input's bytes in raw_input_contents, not in contents"
+        : `the request has ${inputs.length} inputs but ${raw.length} raw_input_contents entries; send one entry per input, in order`,
+    );
+  }
   return {
-    error_message: error.message,
-    infer_response: {
-      model_name: request.model_name,
-      id: request.id ?? '',
-      parameters: {
-        eais_reason: { string_param: error.reason },
-        eais_code: { int64_param: error.code },
-      },
-      outputs: [],
-      raw_output_contents: [],
-    },
+    model: request.model_name,
+    id: request.id ?? '',
+    inputs: inputs.map((input, i) => ({ name: input.name, datatype: input.datatype, shape: input.shape, bytes: raw[i] as Uint8Array })),
+    outputs: (request.outputs ?? []).map((o) => o.name),
+    deadlineAtMs,
+  };
+}
+
+/** An inference result as KServe's ModelInferResponse. */
+export function toModelInferResponse(result: InferenceResult): ModelInferResponse {
+  return {
+    model_name: result.model,
+    model_version: '1',
+    id: result.id,
+    outputs: result.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: [...o.shape] })),
+    raw_output_contents: result.outputs.map((o) => o.bytes),
   };
 }
 
 /**
  * ModelStreamInfer: the token is checked when the stream opens and again per request
- * (a bind can end mid-stream). Requests run concurrently; each gets one response with
- * its `id`, an error carried in `error_message` without ending the stream.
+ * (a bind can end mid-stream). Requests run concurrently on the edge; each gets one
+ * response with its `id`, an error carried in `error_message` (reason and status as
+ * parameters) without ending the stream.
  */
-function streamInfer(daemon: Daemon, edge: CallEdge) {
+function streamInfer(core: DaemonCore, edge: CallEdge) {
   return (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>): void => {
-    const context = edge.context('ModelStreamInfer', call);
+    const stream = grpcContext(edge, 'ModelStreamInfer', call);
     let closed = false;
-    const fail = (err: unknown): void => {
-      if (closed) return;
+    const close = (): void => {
       closed = true;
-      untrack();
-      call.emit('error', errorToStatus(edge.failure(err, context)));
+      release();
     };
-    const untrack = edge.track(fail);
+    const release = edge.hold((error) => {
+      if (closed) return;
+      close();
+      call.emit('error', errorToStatus(edge.failure(error, stream)));
+    });
     try {
-      daemon.authenticate(context);
+      authorize(core, stream);
     } catch (err) {
-      fail(err);
+      close();
+      call.emit('error', errorToStatus(edge.failure(err, stream)));
       return;
     }
     let running = 0;
     let ended = false;
     const settle = (): void => {
       if (!ended || running > 0 || closed) return;
-      closed = true;
-      untrack();
+      close();
       if (!call.cancelled) call.end();
     };
     call.on('data', (request: ModelInferRequest) => {
       running += 1;
-      const work = async (): Promise<ModelStreamInferResponse> => {
-        const { slot } = daemon.authenticate(context);
-        slot.assertServing();
-        return { error_message: '', infer_response: await infer(slot, request, context.deadlineMs, context.signal) };
-      };
-      work()
-        .catch((err: unknown) => {
-          // Errors name the request's own id when it has one, in the reply and in the log.
-          const requestId = request.id || context.requestId;
-          return streamFailure(edge, err, { ...context, requestId, log: context.log.child({ id: requestId }) }, request);
-        })
-        .then((response) => {
-          if (!call.cancelled && !closed) call.write(response);
-        })
-        .finally(() => {
+      // Each request is a call of its own: its own id in the reply and in the log.
+      const context = edge.context({
+        method: 'ModelStreamInfer',
+        requestId: request.id || stream.requestId,
+        deadlineMs: stream.deadlineMs,
+        signal: stream.signal,
+        credentials: stream.credentials,
+      });
+      edge.run(
+        context,
+        async () => {
+          const { slot } = authorize(core, context);
+          slot.assertServing();
+          return infer(slot, fromModelInferRequest(request, context.deadlineMs), context.signal);
+        },
+        (err, result) => {
           running -= 1;
+          if (!call.cancelled && !closed) {
+            call.write(
+              err === null
+                ? { error_message: '', infer_response: toModelInferResponse(result as InferenceResult) }
+                : {
+                    error_message: err.message,
+                    infer_response: {
+                      model_name: request.model_name,
+                      id: request.id ?? '',
+                      parameters: errorToStreamParameters(err),
+                      outputs: [],
+                      raw_output_contents: [],
+                    },
+                  },
+            );
+          }
           settle();
-        });
+        },
+      );
     });
     call.on('end', () => {
       ended = true;
       settle();
     });
     call.on('error', (err) => {
-      context.log.debug({ err }, 'stream closed by the client');
-      closed = true;
-      untrack();
+      stream.log.debug({ err }, 'stream closed by the client');
+      close();
     });
   };
 }
 
 /** Handlers of the inference.GRPCInferenceService service. */
-export function inferenceService(daemon: Daemon, edge: CallEdge): UntypedServiceImplementation {
+export function inferenceService(core: DaemonCore, edge: CallEdge): UntypedServiceImplementation {
   return {
-    ServerLive: edge.unary('ServerLive', async () => ({ live: true })),
-    ServerReady: edge.unary('ServerReady', async () => ({ ready: daemon.ready })),
-    ServerMetadata: edge.unary('ServerMetadata', async () => ({
+    ServerLive: unary(edge, 'ServerLive', async () => ({ live: true })),
+    ServerReady: unary(edge, 'ServerReady', async () => ({ ready: core.ready })),
+    ServerMetadata: unary(edge, 'ServerMetadata', async () => ({
       name: SERVER_NAME,
-      version: daemon.version,
+      version: core.version,
       extensions: ['model_stream_infer', 'eais.v1'],
     })),
-    ModelReady: edge.unary<{ name: string }, { ready: boolean }>('ModelReady', async (request, context) => {
-      const { slot } = daemon.authenticate(context);
+    ModelReady: unary<{ name: string }, { ready: boolean }>(edge, 'ModelReady', async (request, context) => {
+      const { slot } = authorize(core, context);
       return { ready: slot.state === 'InUse' && slot.models.some((m) => m.name === request.name) };
     }),
-    ModelMetadata: edge.unary<{ name: string }, ModelMetadataResponse>('ModelMetadata', async (request, context) => {
-      const { slot } = daemon.authenticate(context);
+    ModelMetadata: unary<{ name: string }, ModelMetadataResponse>(edge, 'ModelMetadata', async (request, context) => {
+      const { slot } = authorize(core, context);
       const model = slot.model(request.name).toMessage();
       const strip = ({ name, datatype, shape }: { name: string; datatype: string; shape: number[] }) => ({ name, datatype, shape });
       return {
@@ -121,11 +162,11 @@ export function inferenceService(daemon: Daemon, edge: CallEdge): UntypedService
         outputs: model.outputs.map(strip),
       };
     }),
-    ModelInfer: edge.unary<ModelInferRequest, ModelInferResponse>('ModelInfer', async (request, context) => {
-      const { slot } = daemon.authenticate(context);
+    ModelInfer: unary<ModelInferRequest, ModelInferResponse>(edge, 'ModelInfer', async (request, context) => {
+      const { slot } = authorize(core, context);
       slot.assertServing();
-      return infer(slot, request, context.deadlineMs, context.signal);
+      return toModelInferResponse(await infer(slot, fromModelInferRequest(request, context.deadlineMs), context.signal));
     }),
-    ModelStreamInfer: streamInfer(daemon, edge),
+    ModelStreamInfer: streamInfer(core, edge),
   };
 }

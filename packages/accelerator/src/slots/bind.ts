@@ -1,8 +1,8 @@
 // One-to-one binds: which client instance holds which slot, their tokens and leases.
 
 import { createError, formatBytes, type ClientInstance } from '@eais/shared';
-import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { hashBindToken, newBindToken, type BindCredentials } from '../auth/bind-token.js';
 import { Lease } from './bind-lease.js';
 import type { Slot } from './slot.js';
 
@@ -34,10 +34,6 @@ interface Revocation {
   readonly slotId: string;
   readonly why: string;
   readonly atMs: number;
-}
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
 }
 
 /**
@@ -100,12 +96,12 @@ export class BindTable {
     }
     const slot = this.#pick(slotId);
     slot.lifecycle.transition('Attaching');
-    const token = `eais_${randomBytes(32).toString('base64url')}`;
+    const token = newBindToken();
     const ttlMs = Math.min(this.leases.maxMs, Math.max(this.leases.minMs, requestedTtlMs || this.leases.defaultMs));
     const entry: Entry = {
       slot,
       instanceId,
-      tokenHash: hashToken(token),
+      tokenHash: hashBindToken(token),
       attachedAtMs: Date.now(),
       lease: new Lease(ttlMs, () => {
         void this.detach(entry, 'its lease expired (no heartbeat within the TTL)');
@@ -144,19 +140,18 @@ export class BindTable {
   }
 
   /**
-   * The active bind for a call's `authorization` metadata, renewing its lease.
-   * UNAUTHENTICATED: TOKEN_MISSING, TOKEN_UNKNOWN. PERMISSION_DENIED: TOKEN_REVOKED
-   * (ended bind), TOKEN_WRONG_SLOT (`slotId` names another slot than the token's).
+   * The active bind for a call's credentials, renewing its lease. UNAUTHENTICATED:
+   * TOKEN_MISSING, TOKEN_UNKNOWN. PERMISSION_DENIED: TOKEN_REVOKED (ended bind),
+   * TOKEN_WRONG_SLOT (`slotId` names another slot than the token's).
    */
-  authenticate(authorization: string | undefined, slotId: string | undefined): Bind {
-    if (authorization === undefined) {
-      throw createError('TOKEN_MISSING', "this call needs a bind token: attach first, then send 'authorization: Bearer <token>'");
-    }
-    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-    if (match?.[1] === undefined) {
+  authenticate({ token, malformed, slotId }: BindCredentials): Bind {
+    if (malformed === true) {
       throw createError('TOKEN_UNKNOWN', "the authorization metadata must read 'Bearer <token>' with the token Attach returned");
     }
-    const hash = hashToken(match[1]);
+    if (token === undefined) {
+      throw createError('TOKEN_MISSING', "this call needs a bind token: attach first, then send 'authorization: Bearer <token>'");
+    }
+    const hash = hashBindToken(token);
     const entry = this.#byToken.get(hash);
     if (entry === undefined) {
       const revoked = this.#revoked.get(hash);

@@ -34,7 +34,7 @@ function formatShape(shape: readonly (number | string)[]): string {
  * One model on one slot. Runs are counted so that close() waits for the last one before
  * the engine frees the model; a closed model takes no new runs.
  */
-export class LoadedModel {
+export class SlotModel {
   readonly loadedAtMs = Date.now();
   #inflight = 0;
   #closed = false;

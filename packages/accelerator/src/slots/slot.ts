@@ -1,59 +1,19 @@
-// A slot (one EAIS instance): spec, region, lifecycle, quota, usage, and its own models.
+// A slot (one EAIS instance): spec, region, lifecycle, quota, usage, memory, and its own models.
 
-import { createError, formatBytes, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
+import { createError, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
-import type { EngineRegistry } from '../engines/engine-registry.js';
-import { declaredShapes, loadFlopCounter, type FlopCounter } from '../flops/flops.js';
-import { LoadedModel } from './slot-model.js';
-import type { BatchPolicy } from './batcher.js';
+import type { EngineRegistry, RegistryLoad } from '../engines/engine-registry.js';
+import { loadFlopCounter, type FlopCounter } from '../flops/flops.js';
 import type { StoredModel } from '../store/model-store.js';
+import { batchPolicy, type BatchDefaults, type BatchRequest } from './batch-policy.js';
+import { SlotMemory, workingMemory, type WorkingMemory } from './slot-memory.js';
+import { SlotModel } from './slot-model.js';
 import { SlotQuota } from './quota.js';
 import { SlotUsage, type UsageTotals } from './usage.js';
 
 /** A new slot id: `eais-` and 16 hex digits. */
 export function newSlotId(): string {
   return `eais-${randomBytes(8).toString('hex')}`;
-}
-
-/**
- * Working memory an engine needs beside the weights: the activations of one inference at
- * the declared shapes (a free batch counted as 1) when the graph says, else a quarter of the
- * weights.
- */
-function workingMemory(counter: FlopCounter | string, weights: number): { bytes: number; how: string } {
-  if (typeof counter !== 'string') {
-    const shapes = declaredShapes(counter, (_input, axis) => (axis === 0 ? 1 : undefined));
-    if (shapes !== undefined) {
-      try {
-        return { bytes: counter.count(shapes).activationBytes, how: 'activations at the declared shape' };
-      } catch {
-        // Fall through to the estimate.
-      }
-    }
-  }
-  return { bytes: Math.ceil(weights / 4), how: 'estimated as a quarter of the weights' };
-}
-
-/** How a model asks to be batched: on, off, or the daemon's default; limits optional. */
-export interface BatchRequest {
-  readonly mode: 'on' | 'off' | 'default';
-  readonly maxBatch?: number | undefined;
-  readonly maxDelayMs?: number | undefined;
-}
-
-/** The daemon's batching defaults. */
-export interface BatchDefaults {
-  readonly mode: 'auto' | 'on' | 'off';
-  readonly maxBatch: number;
-  readonly maxDelayMs: number;
-}
-
-/** The policy a model gets: per-model choice, else the default (auto: GPU devices only). */
-function batchPolicy(request: BatchRequest | undefined, defaults: BatchDefaults | undefined, device: string): BatchPolicy | undefined {
-  const mode = request?.mode ?? 'default';
-  const on = mode === 'on' || (mode === 'default' && (defaults?.mode === 'on' || (defaults?.mode === 'auto' && device !== 'cpu')));
-  if (!on) return undefined;
-  return { maxBatch: request?.maxBatch || defaults?.maxBatch || 8, maxDelayMs: request?.maxDelayMs || defaults?.maxDelayMs || 2 };
 }
 
 /** Options of a slot. */
@@ -63,6 +23,33 @@ export interface SlotOptions {
   readonly burstSeconds?: number | undefined;
   /** Usage totals of an earlier run of this slot. */
   readonly usage?: UsageTotals | undefined;
+}
+
+/** Options of {@link Slot.load}. */
+export interface LoadOptions {
+  /** Only these engines may load it (the daemon's --engine flag). */
+  readonly only?: readonly string[] | undefined;
+  readonly batching?: BatchRequest | undefined;
+  readonly defaults?: BatchDefaults | undefined;
+}
+
+/** The FLOP counter of a model (or why there is none), and when it was ready. */
+interface Counting {
+  readonly counter: Promise<FlopCounter | string>;
+  /** performance.now() when the counter was ready; set once it is. */
+  doneAt: number;
+}
+
+function countFlops(stored: StoredModel): Counting {
+  const counting: Counting = {
+    counter: loadFlopCounter(stored.format, stored.path, stored.sha256).then(
+      (counter) => counter,
+      (err: unknown) => (err as Error).message,
+    ),
+    doneAt: 0,
+  };
+  void counting.counter.finally(() => (counting.doneAt = performance.now()));
+  return counting;
 }
 
 /**
@@ -75,9 +62,9 @@ export class Slot {
   readonly lifecycle = new Lifecycle();
   readonly quota: SlotQuota;
   readonly usage: SlotUsage;
-  readonly #models = new Map<string, LoadedModel>();
+  readonly #memory: SlotMemory;
+  readonly #models = new Map<string, SlotModel>();
   readonly #loading = new Set<string>();
-  #memoryBytes = 0;
 
   constructor(
     readonly spec: SlotSpec,
@@ -88,6 +75,7 @@ export class Slot {
     this.id = options.id ?? newSlotId();
     this.quota = new SlotQuota(this.id, spec, options.burstSeconds ?? 1);
     this.usage = new SlotUsage(options.usage, this.lifecycle.state);
+    this.#memory = new SlotMemory(this.id, spec);
     this.lifecycle.onTransition((_from, to, at) => this.usage.transition(to, at));
   }
 
@@ -97,11 +85,11 @@ export class Slot {
 
   /** Bytes of the models loaded or being loaded: weights and working memory. */
   get memoryUsedBytes(): number {
-    return this.#memoryBytes;
+    return this.#memory.used;
   }
 
   /** The loaded models, in load order. */
-  get models(): LoadedModel[] {
+  get models(): SlotModel[] {
     return [...this.#models.values()];
   }
 
@@ -113,7 +101,7 @@ export class Slot {
   }
 
   /** The loaded model of that name; NOT_FOUND (MODEL_NOT_FOUND) listing the loaded ones. */
-  model(name: string): LoadedModel {
+  model(name: string): SlotModel {
     const model = this.#models.get(name);
     if (model === undefined) {
       const loaded = [...this.#models.keys()].map((n) => `"${n}"`).join(', ') || 'none';
@@ -124,28 +112,13 @@ export class Slot {
     return model;
   }
 
-  #refuse(name: string, weights: number, working: { bytes: number; how: string }, measured: boolean): Error {
-    const capacity = this.spec.memoryBytes;
-    return createError(
-      'SLOT_MEMORY_EXCEEDED',
-      `model "${name}" needs ${formatBytes(weights + working.bytes)} (${formatBytes(weights)} of weights${measured ? ' as the engine holds them' : ''} + ${formatBytes(working.bytes)} working memory, ${working.how}) but slot ${this.id} (${this.spec.name}, ${formatBytes(capacity)}) has ${formatBytes(Math.max(0, capacity - this.#memoryBytes))} free (${formatBytes(this.#memoryBytes)} in use); unload a model or use a larger slot`,
-      { slotId: this.id },
-    );
-  }
-
   /**
    * Loads a stored model under `name`. Loading the same bytes under the same name again
    * returns the loaded model. ALREADY_EXISTS (MODEL_NAME_TAKEN) for other bytes under that
    * name; RESOURCE_EXHAUSTED (SLOT_MEMORY_EXCEEDED) when weights and working memory do
    * not fit, checked before the load and again with what the engine really holds.
    */
-  async load(
-    name: string,
-    stored: StoredModel,
-    registry: EngineRegistry,
-    options: { only?: readonly string[] | undefined; batching?: BatchRequest | undefined; defaults?: BatchDefaults | undefined } = {},
-  ): Promise<LoadedModel> {
-    const { only } = options;
+  async load(name: string, stored: StoredModel, registry: EngineRegistry, options: LoadOptions = {}): Promise<SlotModel> {
     this.assertServing();
     const existing = this.#models.get(name);
     if (existing !== undefined && existing.stored.sha256 === stored.sha256) return existing;
@@ -158,57 +131,31 @@ export class Slot {
     let reserved = 0;
     try {
       const began = performance.now();
-      let counted = began;
-      const counting = loadFlopCounter(stored.format, stored.path, stored.sha256).then(
-        (counter) => counter,
-        (err: unknown) => (err as Error).message,
-      );
-      void counting.finally(() => (counted = performance.now()));
-      // The weights must fit before the engine sees the model. The FLOP counter (and with it
-      // the working memory) is read beside the engine's load, on this thread while the
-      // engine works on its own, and checked before the model serves.
-      if (this.#memoryBytes + stored.weightsBytes > this.spec.memoryBytes) {
-        throw this.#refuse(name, stored.weightsBytes, workingMemory(await counting, stored.weightsBytes), false);
-      }
-      reserved = stored.weightsBytes;
-      this.#memoryBytes += reserved;
-      const loading = registry.load({ sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: stored.weightsBytes }, { only });
+      // The FLOP counter (and with it the working memory) is read beside the engine's load,
+      // on this thread while the engine works on its own, and checked before the model serves.
+      const counting = countFlops(stored);
+      const weights = stored.weightsBytes;
+      // The weights must fit before the engine sees the model.
+      if (!this.#memory.fits(weights)) throw this.#memory.refusal(name, weights, workingMemory(await counting.counter, weights), false);
+      reserved += this.#memory.reserve(weights);
+      const loading = registry.load({ sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: weights }, { only: options.only });
       loading.catch(() => undefined);
-      const counter = await counting;
-      const working = workingMemory(counter, stored.weightsBytes);
-      if (this.#memoryBytes + working.bytes > this.spec.memoryBytes) {
-        this.#memoryBytes -= reserved;
+      const counter = await counting.counter;
+      const working = workingMemory(counter, weights);
+      if (!this.#memory.fits(working.bytes)) {
+        this.#memory.release(reserved);
         reserved = 0;
-        const refused = this.#refuse(name, stored.weightsBytes, working, false);
+        const refused = this.#memory.refusal(name, weights, working, false);
         await loading.then((l) => l.model.dispose()).catch(() => undefined);
         throw refused;
       }
-      reserved += working.bytes;
-      this.#memoryBytes += working.bytes;
+      reserved += this.#memory.reserve(working.bytes);
       const loaded = await loading;
       const engineDone = performance.now();
-      const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
-      const batchable = LoadedModel.batchable(loaded.model);
-      const model = new LoadedModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined);
-      if (policy !== undefined && !batchable && options.batching?.mode === 'on') {
-        await model.close();
-        throw createError('BAD_REQUEST', `model "${name}" cannot be batched: its inputs and outputs must all have a free first (batch) dimension`, { slotId: this.id });
-      }
-      // TF.js holds quantized weights dequantized: check again with what the engine holds.
-      const held = await loaded.model.memory({ collect: false }).catch(() => undefined);
-      const weights = Math.max(stored.weightsBytes, held?.tensorBytes ?? 0);
-      if (weights + working.bytes > reserved) {
-        this.#memoryBytes -= reserved;
-        reserved = 0;
-        if (this.#memoryBytes + weights + working.bytes > this.spec.memoryBytes) {
-          await model.close();
-          throw this.#refuse(name, weights, working, true);
-        }
-        reserved = weights + working.bytes;
-        this.#memoryBytes += reserved;
-      }
+      const model = await this.#assemble(name, stored, loaded, counter, options);
+      reserved = await this.#holdWhatTheEngineHolds(model, reserved, working);
       model.memoryBytes = reserved;
-      model.loadPhases = { flopsMs: counted - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
+      model.loadPhases = { flopsMs: counting.doneAt - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
       if (this.state !== 'InUse') {
         await model.close();
         this.assertServing();
@@ -216,11 +163,40 @@ export class Slot {
       this.#models.set(name, model);
       return model;
     } catch (err) {
-      this.#memoryBytes -= reserved;
+      this.#memory.release(reserved);
       throw err;
     } finally {
       this.#loading.delete(name);
     }
+  }
+
+  /** The slot's model around an engine's: its batching policy decided. INVALID_ARGUMENT when batching is asked of a model that cannot batch. */
+  async #assemble(name: string, stored: StoredModel, loaded: RegistryLoad, counter: FlopCounter | string, options: LoadOptions): Promise<SlotModel> {
+    const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
+    const batchable = SlotModel.batchable(loaded.model);
+    const model = new SlotModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined);
+    if (policy !== undefined && !batchable && options.batching?.mode === 'on') {
+      await model.close();
+      throw createError('BAD_REQUEST', `model "${name}" cannot be batched: its inputs and outputs must all have a free first (batch) dimension`, { slotId: this.id });
+    }
+    return model;
+  }
+
+  /**
+   * TF.js holds quantized weights dequantized: checks again with what the engine holds, and
+   * returns the bytes now reserved for the model. SLOT_MEMORY_EXCEEDED (the model closed)
+   * when that does not fit.
+   */
+  async #holdWhatTheEngineHolds(model: SlotModel, reserved: number, working: WorkingMemory): Promise<number> {
+    const held = await model.engineModel.memory({ collect: false }).catch(() => undefined);
+    const weights = Math.max(model.stored.weightsBytes, held?.tensorBytes ?? 0);
+    const more = weights + working.bytes - reserved;
+    if (more <= 0) return reserved;
+    if (!this.#memory.fits(more)) {
+      await model.close();
+      throw this.#memory.refusal(model.name, weights, working, true, reserved);
+    }
+    return reserved + this.#memory.reserve(more);
   }
 
   /** Unloads a model (after its running requests finish). NOT_FOUND when not loaded. */
@@ -230,7 +206,7 @@ export class Slot {
     try {
       await model.close();
     } finally {
-      this.#memoryBytes -= model.memoryBytes;
+      this.#memory.release(model.memoryBytes);
     }
   }
 
@@ -255,7 +231,7 @@ export class Slot {
       state: this.state,
       billable: this.lifecycle.billable,
       bound,
-      memory_used_bytes: this.#memoryBytes,
+      memory_used_bytes: this.#memory.used,
       model_count: this.#models.size,
       fp32_utilisation_pct: utilisation.fp32,
       fp16_utilisation_pct: utilisation.fp16,

@@ -1,0 +1,34 @@
+// Bind tokens: issued at attach, sent as `authorization: Bearer <token>`, kept only as hashes.
+
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A new bind token (the caller's secret; the daemon keeps only its hash). */
+export function newBindToken(): string {
+  return `eais_${randomBytes(32).toString('base64url')}`;
+}
+
+/** The hash a token is kept and looked up by. */
+export function hashBindToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** What a call presents: its bind token and, optionally, the slot it means. */
+export interface BindCredentials {
+  /** The token of `authorization: Bearer <token>`; undefined when the call carries none. */
+  readonly token: string | undefined;
+  /** True when an authorization value came that does not read `Bearer <token>`. */
+  readonly malformed?: boolean | undefined;
+  readonly slotId: string | undefined;
+}
+
+/** A call's credentials from its `authorization` value and slot id. */
+export function bindCredentials(authorization: string | undefined, slotId: string | undefined): BindCredentials {
+  if (authorization === undefined) return { token: undefined, slotId };
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  return match?.[1] === undefined ? { token: undefined, malformed: true, slotId } : { token: match[1], slotId };
+}
+
+/** Whether a call presents a bind token at all (well-formed or not). */
+export function presentsToken(credentials: BindCredentials): boolean {
+  return credentials.token !== undefined || credentials.malformed === true;
+}
