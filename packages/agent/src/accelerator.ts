@@ -1,7 +1,6 @@
-// The agent's public face: attach() binds this host to an accelerator slot.
+// The agent's public face: what an attached accelerator and its models offer (attach() is in attach.ts).
 
 import type { EaisError, ModelFormat } from '@eais/shared';
-import { AcceleratorImpl } from './accelerator-impl.js';
 import type { CallOptions } from './client.js';
 import type { Description, ModelInfo, SlotInfo } from './describe.js';
 import type { ClientIdentity } from './instance.js';
@@ -96,14 +95,4 @@ export interface Accelerator {
   usage(options?: CallOptions): Promise<SlotUsage>;
   /** Unbinds the slot (its models are unloaded) and stops heartbeats. Idempotent. */
   detach(options?: CallOptions): Promise<void>;
-}
-
-/**
- * Binds this host (a client instance) to one slot of the daemon at `endpoint`, and keeps
- * the lease alive in the background until detach(). Rejects with
- * FailedPreconditionError (REGION_MISMATCH, CLIENT_TOO_SMALL, CLIENT_ALREADY_BOUND,
- * SLOT_BUSY, NO_SLOT_AVAILABLE), NotFoundError (SLOT_NOT_FOUND) or UnavailableError.
- */
-export async function attach(options: AttachOptions = {}): Promise<Accelerator> {
-  return AcceleratorImpl.attach(options);
 }

@@ -1,6 +1,6 @@
 // @eais/agent: attach a Node app to a remote accelerator slot and run models on it.
 
-export { attach } from './accelerator.js';
+export { attach } from './attach.js';
 export type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
 export { describe } from './describe.js';
 export type { Description, DescribeOptions, EngineInfo, FlopCount, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
