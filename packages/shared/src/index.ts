@@ -35,6 +35,7 @@ export { MODEL_FORMATS, MODEL_NAME_PATTERN, isArchiveFormat, isModelFormat, tfjs
 export type { ModelFormat } from './model-format.js';
 
 // Cross-package plumbing (agent and daemon), not for applications.
+export { dtypeFromOnnx, dtypeFromTf, dtypeSize } from './dtype.js';
 export type { InferenceRequest, InferenceResult, RawTensor } from './inference.js';
 export { errorFromStatus, errorToStatus } from './errors-grpc.js';
 export type { StatusLike } from './errors-grpc.js';

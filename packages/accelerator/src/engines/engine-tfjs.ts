@@ -1,6 +1,6 @@
 // TF.js engine: graph and layers models (and SavedModels with tfjs-node) on one TF.js backend.
 
-import { createError, dtypeInfo, type DType, type ModelFormat, type Tensor, type TypedArray } from '@eais/shared';
+import { createError, dtypeFromTf, dtypeInfo, type DType, type ModelFormat, type Tensor, type TypedArray } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Engine, EngineModel, EngineProbe, ModelSource, TensorSpec } from './engine.js';
@@ -16,9 +16,26 @@ interface TfRunner {
   dispose(): void;
 }
 
+/** The parts of model.json the engine reads itself (tfjs reads the rest). */
 interface ModelJson {
   weightsManifest?: { paths: string[]; weights: unknown[] }[];
+  signature?: Signature;
+  /** Older converters keep the signature here. */
+  userDefinedMetadata?: { signature?: Signature };
   [key: string]: unknown;
+}
+
+interface SignatureTensor {
+  name?: string;
+  dtype?: string;
+  tensorShape?: { dim?: { size?: string | number }[] };
+}
+
+type Signature = { inputs?: Record<string, SignatureTensor>; outputs?: Record<string, SignatureTensor> };
+
+/** Reads and parses a model folder's model.json, once per load. */
+async function readModelJson(folder: string): Promise<ModelJson> {
+  return JSON.parse(await readFile(join(folder, 'model.json'), 'utf8')) as ModelJson;
 }
 
 function spec(name: string, dtype: string | undefined, shape: readonly (number | null)[] | undefined): TensorSpec {
@@ -30,11 +47,10 @@ function spec(name: string, dtype: string | undefined, shape: readonly (number |
   };
 }
 
-/** An IOHandler that reads model.json and its shards from a folder of the model store. */
-function folderHandler(tf: TfModule, folder: string) {
+/** An IOHandler that gives tfjs the parsed model.json and reads its shards from a folder of the model store. */
+function folderHandler(tf: TfModule, folder: string, json: ModelJson) {
   return {
     async load() {
-      const json = JSON.parse(await readFile(join(folder, 'model.json'), 'utf8')) as ModelJson;
       return tf.io.getModelArtifactsForJSON(json as never, async (manifest) => {
         const shards = await Promise.all(manifest.flatMap((group) => group.paths.map((p) => readFile(join(folder, posix.normalize(p))))));
         const data = Buffer.concat(shards);
@@ -44,27 +60,28 @@ function folderHandler(tf: TfModule, folder: string) {
   };
 }
 
-interface SignatureTensor {
-  name?: string;
-  dtype?: string;
-  tensorShape?: { dim?: { size?: string | number }[] };
-}
+/**
+ * The dtypes a signature may give a tensor that tfjs leaves untyped: the engine has always
+ * read only these five of dtypeFromTf's names (float64, int8, uint8 and string stay unknown).
+ */
+const SIGNATURE_DTYPES: ReadonlySet<string> = new Set(['float32', 'int32', 'bool', 'float16', 'int64']);
 
-const DT_DTYPE: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_HALF: 'float16', DT_INT64: 'int64' };
+function signatureDtype(tf: string | undefined): string | undefined {
+  const dtype = dtypeFromTf(tf ?? '');
+  return dtype !== undefined && SIGNATURE_DTYPES.has(dtype) ? dtype : undefined;
+}
 
 /** Fills what tfjs leaves out of a graph model's inputs/outputs from model.json's signature. */
 function signatureSpec(name: string, dtype: string | undefined, shape: readonly number[] | undefined, signature: Record<string, SignatureTensor>): TensorSpec {
   const entry = Object.values(signature).find((s) => s.name === name || s.name === `${name}:0`);
   const sigShape = entry?.tensorShape?.dim?.map((d) => Number(d.size ?? -1));
-  return spec(name, dtype ?? DT_DTYPE[entry?.dtype ?? ''], shape !== undefined && shape.length > 0 ? shape : sigShape);
+  return spec(name, dtype ?? signatureDtype(entry?.dtype), shape !== undefined && shape.length > 0 ? shape : sigShape);
 }
 
 async function graphRunner(tf: TfModule, folder: string): Promise<TfRunner> {
-  const model = await tf.loadGraphModel(folderHandler(tf, folder));
-  type Signature = { inputs?: Record<string, SignatureTensor>; outputs?: Record<string, SignatureTensor> };
-  const json = JSON.parse(await readFile(join(folder, 'model.json'), 'utf8')) as { signature?: Signature; userDefinedMetadata?: { signature?: Signature } };
-  // Older converters keep the signature under userDefinedMetadata.
+  const json = await readModelJson(folder);
   const signature = json.signature ?? json.userDefinedMetadata?.signature;
+  const model = await tf.loadGraphModel(folderHandler(tf, folder, json));
   // execute() is synchronous and quiet; models with control flow or dynamic shapes need
   // executeAsync(), which tfjs says so about: switch once, for good.
   let useAsync = false;
@@ -90,7 +107,7 @@ async function graphRunner(tf: TfModule, folder: string): Promise<TfRunner> {
 }
 
 async function layersRunner(tf: TfModule, folder: string): Promise<TfRunner> {
-  const model = await tf.loadLayersModel(folderHandler(tf, folder));
+  const model = await tf.loadLayersModel(folderHandler(tf, folder, await readModelJson(folder)));
   return {
     inputs: model.inputs.map((i, n) => spec(model.inputNames[n] ?? i.name, i.dtype, i.shape)),
     outputs: model.outputs.map((o, n) => spec(model.outputNames[n] ?? o.name, o.dtype, o.shape)),

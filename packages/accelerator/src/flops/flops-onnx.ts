@@ -1,11 +1,13 @@
 // FLOP counter of ONNX models: decodes the graph once, then walks it per input-shape signature.
 
-import { PROTO_DIR } from '@eais/shared';
+import { dtypeFromOnnx, PROTO_DIR } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { FlopTally, lastReaders, type CounterInput, type FlopCounter } from './flops.js';
-import { evaluateOnnx, type AttrValue } from './flops-onnx-ops.js';
+import type { CounterInput, FlopCounter } from './flops-counter.js';
+import type { AttrValue } from './flops-onnx-context.js';
+import { evaluateOnnx } from './flops-onnx-ops.js';
+import { FlopTally, lastReaders } from './flops-tally.js';
 import { MAX_TRACKED, valueOf, type Value } from './flops-values.js';
 
 interface OnnxTensor {
@@ -49,8 +51,6 @@ interface OnnxModel {
   graph: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[]; output: OnnxValueInfo[] } | null;
 }
 
-const DTYPE: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16' };
-
 let modelType: protobuf.Type | undefined;
 
 function schema(): protobuf.Type {
@@ -91,7 +91,6 @@ function decodeModel(bytes: Uint8Array): OnnxModel {
   return type.toObject(type.decode(bytes), { longs: Number, enums: String, defaults: true }) as OnnxModel;
 }
 
-
 /** The elements of a small tensor, from whichever field holds them. */
 function tensorData(t: OnnxTensor, dtype: string, count: number): number[] | undefined {
   if (count > MAX_TRACKED) return undefined;
@@ -121,7 +120,7 @@ function tensorData(t: OnnxTensor, dtype: string, count: number): number[] | und
 }
 
 function tensorValue(t: OnnxTensor): Value {
-  const dtype = DTYPE[t.data_type] ?? `onnx-type-${t.data_type}`;
+  const dtype = dtypeFromOnnx(t.data_type) ?? `onnx-type-${t.data_type}`;
   const shape = t.dims.map(Number);
   return valueOf(dtype, shape, tensorData(t, dtype, shape.reduce((a, b) => a * b, 1)));
 }
@@ -176,7 +175,7 @@ function countOnnxBytes(bytes: Uint8Array): FlopCounter {
     .filter((i) => !constants.has(i.name))
     .map((i) => ({
       name: i.name,
-      dtype: DTYPE[i.type?.tensor_type?.elem_type ?? 1] ?? 'float32',
+      dtype: dtypeFromOnnx(i.type?.tensor_type?.elem_type ?? 1) ?? 'float32',
       shape: (i.type?.tensor_type?.shape?.dim ?? []).map((d) => (d.value === 'dim_value' || (d.dim_value ?? 0) > 0 ? Number(d.dim_value) : (d.dim_param ?? '?'))),
     }));
 

@@ -1,7 +1,7 @@
 // Values of the FLOP counters' shape inference: a dtype, a shape, and the elements of small
 // tensors (constants and shape arithmetic), with the few data ops shape subgraphs need.
 
-import { broadcast, numel } from './flops.js';
+import { broadcast, numel } from './flops-shapes.js';
 
 /** A tensor during shape inference; `data` only for small tensors whose values are known. */
 export interface Value {
