@@ -45,6 +45,10 @@ export async function models(context: BenchContext): Promise<ScenarioResult> {
   const { daemonCores } = context.machine.placement;
   const threads = daemonThreads(daemonCores);
   const window = context.quick ? { windowMs: 400, minOps: 4, maxWindows: 3 } : { windowMs: 1000, minOps: 8, maxWindows: 5 };
+  // Every model file or folder before attaching: building one (nsfwjs's) is long work, and
+  // nothing long may hold up this process while the agents' leases depend on its heartbeats.
+  const sources = new Map<string, string>();
+  for (const c of cases) sources.set(c.name, await c.source());
   const raw = await startRawEcho(daemonCores);
   const daemon = await startDaemon(['--slot', SPEC, '--slot', SPEC, '--slot', SPEC, '--threads', String(threads)], daemonCores);
   const rawClient = await RawEcho.connect(raw.port);
@@ -53,7 +57,7 @@ export async function models(context: BenchContext): Promise<ScenarioResult> {
   const rows: Row[] = [];
   try {
     for (let repeat = 1; repeat <= context.repeats; repeat += 1) {
-      for (const c of cases) rows.push(...(await oneModel(context, c, agents, rawClient, threads, concurrencies, window, repeat)));
+      for (const c of cases) rows.push(...(await oneModel(context, c, sources.get(c.name)!, agents, rawClient, threads, concurrencies, window, repeat)));
     }
   } finally {
     rawClient.close();
@@ -67,6 +71,7 @@ export async function models(context: BenchContext): Promise<ScenarioResult> {
 async function oneModel(
   context: BenchContext,
   c: ModelCase,
+  source: string,
   agents: Record<Remote, Accelerator>,
   rawClient: RawEcho,
   threads: number,
@@ -74,7 +79,6 @@ async function oneModel(
   window: { windowMs: number; minOps: number; maxWindows: number },
   repeat: number,
 ): Promise<Row[]> {
-  const source = await c.source();
   const local = await c.local(threads);
   const remote = {} as Record<Remote, RemoteModel>;
   for (const path of REMOTE) remote[path] = await agents[path].loadModel(source, { name: 'bench' });

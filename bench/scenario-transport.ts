@@ -2,6 +2,7 @@
 // the data channel and over gRPC, at 4 KiB to 16 MiB, one and eight in flight.
 
 import { attach } from '@eais/agent';
+import { echo } from '@eais/agent/internal';
 import { lines } from './chart.js';
 import { startDaemon, startRawEcho } from './processes.js';
 import { RawEcho } from './raw-echo-client.js';
@@ -11,11 +12,6 @@ import { measureInterleaved, median, min } from './stats.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-interface Echoer {
-  echo(tensors: Uint8Array[]): Promise<Uint8Array[]>;
-  detach(): Promise<void>;
-}
-
 export async function transport(context: BenchContext): Promise<ScenarioResult> {
   const sizes = context.quick ? [4 * KiB, MiB, 4 * MiB] : [4 * KiB, MiB, 4 * MiB, 16 * MiB];
   const inflights = [1, 8];
@@ -23,8 +19,8 @@ export async function transport(context: BenchContext): Promise<ScenarioResult> 
   const raw = await startRawEcho(daemonCores);
   const daemon = await startDaemon(['--slot', 'custom:fp32=1000,mem=8', '--slot', 'custom:fp32=1000,mem=8'], daemonCores);
   const rawClient = await RawEcho.connect(raw.port);
-  const channel = (await attach({ endpoint: daemon.endpoint, instanceId: 'bench-channel', transport: 'channel' })) as unknown as Echoer;
-  const grpc = (await attach({ endpoint: daemon.endpoint, instanceId: 'bench-grpc', transport: 'grpc' })) as unknown as Echoer;
+  const channel = await attach({ endpoint: daemon.endpoint, instanceId: 'bench-channel', transport: 'channel' });
+  const grpc = await attach({ endpoint: daemon.endpoint, instanceId: 'bench-grpc', transport: 'grpc' });
   const window = context.quick ? { windowMs: 250, maxWindows: 3 } : { windowMs: 500, maxWindows: 6 };
   const data: Record<string, unknown>[] = [];
   try {
@@ -34,7 +30,7 @@ export async function transport(context: BenchContext): Promise<ScenarioResult> 
         for (const inflight of inflights) {
           // Interleaved window by window: raw, channel, gRPC, for each size and depth, every repeat.
           const measured = await measureInterleaved(
-            { 'raw TCP': () => rawClient.roundTrip(payload), 'data channel': () => channel.echo([payload]), gRPC: () => grpc.echo([payload]) },
+            { 'raw TCP': () => rawClient.roundTrip(payload), 'data channel': () => echo(channel, [payload]), gRPC: () => echo(grpc, [payload]) },
             { concurrency: inflight, minOps: 3, ...window },
           );
           for (const [path, m] of Object.entries(measured)) {

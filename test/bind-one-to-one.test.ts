@@ -1,10 +1,13 @@
 // One-to-one binds over real gRPC: who may attach where, leases, and bind tokens.
 
 import { attach, FailedPreconditionError, PermissionDeniedError } from '@eais/agent';
+import { bindToken } from '@eais/agent/internal';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { auth, call, expectStatus, rawAttach, rawClients, type RawClients } from './helpers/grpc.js';
+import { identityModel } from './helpers/models.js';
+import { waitFor } from './helpers/wait.js';
 
 interface DescribeSlots {
   slots: { id: string; state: string; bound: boolean; model_count: number }[];
@@ -80,15 +83,15 @@ describe('one-to-one bind', () => {
     // The agent without heartbeats: the lease runs out. Long enough for the load to finish
     // first on a slow machine; then poll until the daemon has noticed.
     const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lease', leaseTtlMs: 3000, heartbeat: false });
-    const { identityModel } = await import('./helpers/models.js');
     await accelerator.loadModel(identityModel('float32', [2]), { name: 'id' });
     expect((await slots()).find((s) => s.id === accelerator.slot.id)).toMatchObject({ state: 'InUse', model_count: 1 });
-    const deadline = Date.now() + 10_000;
-    let slot = (await slots()).find((s) => s.id === accelerator.slot.id);
-    while (slot?.state !== 'Available' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      slot = (await slots()).find((s) => s.id === accelerator.slot.id);
-    }
+    const slot = await waitFor(
+      async () => {
+        const s = (await slots()).find((x) => x.id === accelerator.slot.id);
+        return s?.state === 'Available' ? s : undefined;
+      },
+      { what: `slot ${accelerator.slot.id} to be freed by its expired lease` },
+    );
     expect(slot).toMatchObject({ state: 'Available', bound: false, model_count: 0 });
     const err = await accelerator.describe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermissionDeniedError);
@@ -101,8 +104,11 @@ describe('one-to-one bind', () => {
 
   it('should keep the bind alive past its TTL while the agent heartbeats, and stop after detach', async () => {
     const lost: unknown[] = [];
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-beat', leaseTtlMs: 300, onLeaseLost: (e) => lost.push(e) });
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    // Heartbeats every TTL / 3 (500 ms): only a stall of this process over a second could
+    // lose the bind. Outliving the TTL twice over takes time, so here the test sleeps.
+    const ttlMs = 1500;
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-beat', leaseTtlMs: ttlMs, onLeaseLost: (e) => lost.push(e) });
+    await new Promise((resolve) => setTimeout(resolve, 2 * ttlMs));
     expect(accelerator.attached).toBe(true);
     expect((await accelerator.describe()).boundSlotId).toBe(accelerator.slot.id);
     await accelerator.detach();
@@ -118,13 +124,15 @@ describe('one-to-one bind', () => {
 
   it('should tell the agent, once, when its bind is lost', async () => {
     const lost: Error[] = [];
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lost', leaseTtlMs: 300, onLeaseLost: (e) => lost.push(e) });
+    // A lease far longer than the test: the bind ends by the revocation, not by expiry.
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lost', leaseTtlMs: 3000, onLeaseLost: (e) => lost.push(e) });
     // Someone else ends the bind (the token is revoked) behind the agent's back.
-    const token = (accelerator as unknown as { state: { token: string } }).state.token;
-    await call(raw.control, 'Detach', {}, auth(token));
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(lost).toHaveLength(1);
+    await call(raw.control, 'Detach', {}, auth(bindToken(accelerator)));
+    await waitFor(() => lost.length > 0, { what: 'the next heartbeat to find the bind gone' });
     expect(lost[0]).toBeInstanceOf(PermissionDeniedError);
     expect(accelerator.attached).toBe(false);
+    // Once: no heartbeat follows (waiting out three more intervals shows that none does).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(lost).toHaveLength(1);
   });
 });

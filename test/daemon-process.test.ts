@@ -1,12 +1,13 @@
 // The daemon as an operator runs it: flags, environment, help, bad config, signals.
 
 import { attach } from '@eais/agent';
+import { bindToken } from '@eais/agent/internal';
 import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DAEMON_MAIN, startDaemon } from './helpers/daemon.js';
-import { expectStatus, rawAttach, rawClients, sha256, auth, type RawClients } from './helpers/grpc.js';
+import { auth, clientStream, expectStatus, rawAttach, rawClients, sha256, type RawClients } from './helpers/grpc.js';
 import { DET_MODEL, randomFloats } from './helpers/models.js';
 import { status } from '@grpc/grpc-js';
 
@@ -34,21 +35,17 @@ async function runDaemon(args: string[], env: Record<string, string> = {}): Prom
 function slowUpload(raw: RawClients, token: string, bytes: Buffer, parts: number): { done: Promise<unknown>; resume(): void } {
   let resume = (): void => undefined;
   const gate = new Promise<void>((resolve) => (resume = resolve));
-  const done = new Promise((resolve, reject) => {
-    const stream = (raw.control as unknown as { UploadModel: (m: unknown, cb: (e: unknown, r: unknown) => void) => { write(m: unknown): void; end(): void } }).UploadModel(
-      auth(token),
-      (e, r) => (e ? reject(e) : resolve(r)),
-    );
-    stream.write({ header: { sha256: sha256(bytes), size_bytes: bytes.byteLength, format: 'onnx' } });
-    const size = Math.ceil(bytes.byteLength / parts);
-    stream.write({ chunk: bytes.subarray(0, size) });
-    void gate.then(async () => {
-      for (let offset = size; offset < bytes.byteLength; offset += size) {
-        await new Promise((r) => setTimeout(r, 20));
-        stream.write({ chunk: bytes.subarray(offset, offset + size) });
-      }
-      stream.end();
-    });
+  const { stream, done } = clientStream(raw.control, 'UploadModel', auth(token));
+  stream.write({ header: { sha256: sha256(bytes), size_bytes: bytes.byteLength, format: 'onnx' } });
+  const size = Math.ceil(bytes.byteLength / parts);
+  stream.write({ chunk: bytes.subarray(0, size) });
+  void gate.then(async () => {
+    // Paced, so the call is still sending while the daemon shuts down.
+    for (let offset = size; offset < bytes.byteLength; offset += size) {
+      await new Promise((r) => setTimeout(r, 20));
+      stream.write({ chunk: bytes.subarray(offset, offset + size) });
+    }
+    stream.end();
   });
   return { done, resume };
 }
@@ -111,7 +108,7 @@ describe('eais-accelerator process', () => {
     const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm', transport: 'grpc' });
     const det = await accelerator.loadModel(DET_MODEL);
     // An upload that is still sending when the signal comes, and an inference.
-    const token = (accelerator as unknown as { state: { token: string } }).state.token;
+    const token = bindToken(accelerator);
     const raw = rawClients(daemon.endpoint);
     const bytes = Buffer.alloc(2 * 1024 * 1024, 7);
     const upload = slowUpload(raw, token, bytes, 8);

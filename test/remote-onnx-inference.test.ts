@@ -2,13 +2,13 @@
 // with onnxruntime-node in this process.
 
 import { attach, type Accelerator, type RemoteModel } from '@eais/agent';
+import { bindToken } from '@eais/agent/internal';
 import { loadServices, type ModelInferRequest, type ModelStreamInferResponse } from '@eais/shared';
-import type { ClientDuplexStream } from '@grpc/grpc-js';
 import ort from 'onnxruntime-node';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
-import { auth, rawClients } from './helpers/grpc.js';
+import { auth, bidiStream, call, rawClients } from './helpers/grpc.js';
 import { DET_MODEL, randomFloats, REC_MODEL } from './helpers/models.js';
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -95,10 +95,7 @@ describe('remote ONNX inference', () => {
 
   it('should answer ModelStreamInfer requests on one stream, each matched by id', async () => {
     const { inference, close } = rawClients(daemon.endpoint);
-    const token = (accelerator as unknown as { state: { token: string } }).state.token;
-    const stream = (inference as unknown as { ModelStreamInfer: (m: unknown) => ClientDuplexStream<ModelInferRequest, ModelStreamInferResponse> }).ModelStreamInfer(
-      auth(token, accelerator.slot.id),
-    );
+    const stream = bidiStream<ModelInferRequest, ModelStreamInferResponse>(inference, 'ModelStreamInfer', auth(bindToken(accelerator), accelerator.slot.id));
     const inputs = Array.from({ length: 4 }, () => randomFloats(3 * 48 * 64));
     const responses = new Map<string, ModelStreamInferResponse>();
     const done = new Promise<void>((resolve, reject) => {
@@ -134,8 +131,7 @@ describe('remote ONNX inference', () => {
 
   it('should speak the standard inference service: live, ready, metadata', async () => {
     const { inference, close } = rawClients(daemon.endpoint);
-    const { call } = await import('./helpers/grpc.js');
-    const token = (accelerator as unknown as { state: { token: string } }).state.token;
+    const token = bindToken(accelerator);
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
     expect(await call(inference, 'ServerMetadata', {})).toMatchObject({ name: 'eais-accelerator', version: '0.1.0' });

@@ -27,8 +27,17 @@ const TFJS_NODE = installed('@tensorflow/tfjs-node');
 describe('remote TensorFlow inference', () => {
   let daemon: DaemonProcess;
   let accelerator: Accelerator;
+  const folders = {} as Record<'mobilenet_v2' | 'inception_v3' | 'emotion' | 'upscaler', string>;
 
   beforeAll(async () => {
+    // The folders (built by the global setup; here they are only found) and this process's
+    // TF.js (a large bundle to evaluate) first: nothing long may block this process's event
+    // loop, and the agent's heartbeats with it, while it holds a lease.
+    folders.mobilenet_v2 = await nsfwModel('mobilenet_v2');
+    folders.inception_v3 = await nsfwModel('inception_v3');
+    folders.emotion = await humanGraphModel('emotion');
+    folders.upscaler = await upscalerModel();
+    await localTf('wasm');
     daemon = await startDaemon();
     accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-tf' });
   });
@@ -43,7 +52,7 @@ describe('remote TensorFlow inference', () => {
     ['inception_v3', 299, 5.71e9],
   ] as const) {
     it(`should run nsfwjs ${name} (a layers model) remotely, equal to in-process TF.js within 1e-4 relative`, async () => {
-      const dir = await nsfwModel(name);
+      const dir = folders[name];
       const model = await accelerator.loadModel(dir, { name });
       expect(model.format).toBe('tfjs-layers');
       expect(model.inputs[0]).toMatchObject({ name: 'input_1', datatype: 'FP32', shape: [-1, size, size, 3] });
@@ -63,7 +72,7 @@ describe('remote TensorFlow inference', () => {
   }
 
   it('should run a TF.js graph model (@vladmandic/human emotion) on a batch of 2, equal to in-process', async () => {
-    const dir = await humanGraphModel('emotion');
+    const dir = folders.emotion;
     const model = await accelerator.loadModel(dir, { name: 'emotion' });
     expect(model.format).toBe('tfjs-graph');
     expect(model.inputs[0]).toMatchObject({ name: 'input_1', dtype: 'float32', shape: [-1, 64, 64, 1] });
@@ -83,18 +92,18 @@ describe('remote TensorFlow inference', () => {
 
   it('should take tf.Tensor feeds and answer by the model output names', async () => {
     const tf = await localTf('wasm');
-    const model = await accelerator.loadModel(await humanGraphModel('emotion'), { name: 'emotion-tf' });
+    const model = await accelerator.loadModel(folders.emotion, { name: 'emotion-tf' });
     const input = tf.randomUniform([1, 64, 64, 1]);
     const out = await model.run({ input_1: input });
     expect(Object.keys(out)).toEqual(['Identity']);
-    const local = await runLocal(tf, await humanGraphModel('emotion'), 'graph', input.dataSync() as Float32Array, [1, 64, 64, 1]);
+    const local = await runLocal(tf, folders.emotion, 'graph', input.dataSync() as Float32Array, [1, 64, 64, 1]);
     expect(maxRelativeDiff(out.Identity!.data as Float32Array, local)).toBeLessThanOrEqual(1e-4);
     input.dispose();
     await model.dispose();
   });
 
   it('should say which engines it passed over for a TF model, and why', async () => {
-    const model = await accelerator.loadModel(await humanGraphModel('emotion'), { name: 'emotion-why' });
+    const model = await accelerator.loadModel(folders.emotion, { name: 'emotion-why' });
     expect(model.engine).toBe('tfjs-wasm');
     const skipped = Object.fromEntries(model.skipped.map((s) => [s.engine, s.reason]));
     expect(Object.keys(skipped)).toEqual(['tfjs-node-gpu', 'ort', 'tfjs-node']);
@@ -106,7 +115,7 @@ describe('remote TensorFlow inference', () => {
   });
 
   it('should count a model with free spatial dimensions at each request', async () => {
-    const model = await accelerator.loadModel(await upscalerModel(), { name: 'upscaler' });
+    const model = await accelerator.loadModel(folders.upscaler, { name: 'upscaler' });
     expect(model.flops).toBeUndefined();
     expect(model.flopsNote).toMatch(/free dimensions \(LR:d1, LR:d2\)|free dimensions \(LR:d1\)/);
     const run = async (h: number, w: number) => {
@@ -125,13 +134,15 @@ describe('memory admission of TF models', () => {
   it('should count the weights as the engine holds them (dequantized), refuse what does not fit, and serve on', async () => {
     // 16 MiB: mobilenet_v2's 2.6 MB of uint8-quantized weights fit before loading, but
     // TF.js holds them as 10 MB of float32, plus 9 MB of working memory.
+    const mobilenet = await nsfwModel('mobilenet_v2');
+    const emotionDir = await humanGraphModel('emotion');
     const daemon = await startDaemon({ args: ['--slot', 'custom:fp32=1,mem=0.015625'] });
     try {
       const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-tf-memory' });
-      const err = await accelerator.loadModel(await nsfwModel('mobilenet_v2')).catch((e: unknown) => e);
+      const err = await accelerator.loadModel(mobilenet).catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'ResourceExhaustedError', reason: 'SLOT_MEMORY_EXCEEDED' });
       expect((err as Error).message).toMatch(/needs 19\.\d MiB \(10\.0 MiB of weights as the engine holds them \+ 9\.3 MiB working memory, activations at the declared shape\) but slot eais-\w+ \(custom:fp32=1,fp16=1,mem=0\.015625, 16\.0 MiB\) has 16\.0 MiB free/);
-      const emotion = await accelerator.loadModel(await humanGraphModel('emotion'));
+      const emotion = await accelerator.loadModel(emotionDir);
       const out = await emotion.run({ input_1: { dtype: 'float32', dims: [1, 64, 64, 1], data: randomFloats(64 * 64) } });
       expect(out.Identity?.dims).toEqual([1, 7]);
       expect((await accelerator.usage()).memoryBytes).toBeGreaterThan(0);
@@ -144,10 +155,10 @@ describe('memory admission of TF models', () => {
 
 describe('CPU fallback', () => {
   it('should load on tfjs-cpu when the better engines are off, and say why each was skipped', async () => {
+    const dir = await humanGraphModel('emotion');
     const daemon = await startDaemon({ args: ['--engine', 'tfjs-cpu,ort'] });
     try {
       const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-fallback' });
-      const dir = await humanGraphModel('emotion');
       const model = await accelerator.loadModel(dir);
       expect(model.engine).toBe('tfjs-cpu');
       expect(model.device).toBe('cpu');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const DAEMON_MAIN = join(REPO, 'packages/accelerator/dist/main.js');
@@ -22,7 +23,10 @@ export interface DaemonProcess {
   readonly stderr: string[];
   /** Sends a signal and resolves with the exit code once the process is gone. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-  /** Resolves once a log line matches (logs reach the test a moment after the daemon writes them). */
+  /**
+   * Resolves once a log line matches (logs reach the test a moment after the daemon writes
+   * them); rejects after 30 s.
+   */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
@@ -79,13 +83,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonPr
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
-    async waitForLog(predicate) {
-      for (let i = 0; i < 400; i += 1) {
-        const line = logs.find(predicate);
-        if (line !== undefined) return line;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      throw new Error('the daemon never logged the expected line');
+    waitForLog(predicate) {
+      return waitFor(() => logs.find(predicate), { what: `a daemon log line matching ${predicate.toString()}` });
     },
   };
 }

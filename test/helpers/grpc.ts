@@ -1,9 +1,10 @@
 // Raw gRPC clients for tests that must send what the agent never would.
 
 import { bindMetadata, CHANNEL_OPTIONS, loadServices, MD, metadataString, type AttachResponse, type ClientInstance } from '@eais/shared';
-import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type Client, type ClientDuplexStream, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
+import { waitFor } from './wait.js';
 
 export interface RawClients {
   readonly control: Client;
@@ -26,14 +27,41 @@ export function rawClients(endpoint: string): RawClients {
   };
 }
 
-type Unary = (request: unknown, metadata: Metadata, callback: (err: ServiceError | null, response?: unknown) => void) => void;
+type Callback = (err: ServiceError | null, response?: unknown) => void;
+type Unary = (request: unknown, metadata: Metadata, callback: Callback) => void;
+type ClientStreaming = (metadata: Metadata, callback: Callback) => ClientWritableStream<unknown>;
+type BidiStreaming = (metadata: Metadata) => ClientDuplexStream<unknown, unknown>;
+
+/**
+ * A method of a grpc-js generic client, by its RPC name, bound to the client. The clients
+ * loadServices() makes are untyped, so this is the one cast the tests make to call them.
+ */
+function method<F>(client: Client, name: string): F {
+  const fn = (client as unknown as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') throw new TypeError(`the client has no method ${name}`);
+  return fn.bind(client) as F;
+}
 
 /** A unary call; rejects with the grpc-js ServiceError. */
-export function call<Res>(client: Client, method: string, request: unknown, metadata: Metadata = new Metadata()): Promise<Res> {
-  const fn = (client as unknown as Record<string, Unary>)[method] as Unary;
+export function call<Res>(client: Client, name: string, request: unknown, metadata: Metadata = new Metadata()): Promise<Res> {
+  const fn = method<Unary>(client, name);
   return new Promise((resolve, reject) => {
-    fn.call(client, request, metadata, (err, response) => (err ? reject(err) : resolve(response as Res)));
+    fn(request, metadata, (err, response) => (err ? reject(err) : resolve(response as Res)));
   });
+}
+
+/** A client-streaming call: write messages, end; `done` settles with the response or the ServiceError. */
+export function clientStream<Res>(client: Client, name: string, metadata: Metadata): { stream: ClientWritableStream<unknown>; done: Promise<Res> } {
+  let stream: ClientWritableStream<unknown> | undefined;
+  const done = new Promise<Res>((resolve, reject) => {
+    stream = method<ClientStreaming>(client, name)(metadata, (err, response) => (err ? reject(err) : resolve(response as Res)));
+  });
+  return { stream: stream!, done };
+}
+
+/** A bidirectional streaming call. */
+export function bidiStream<Req, Res>(client: Client, name: string, metadata: Metadata): ClientDuplexStream<Req, Res> {
+  return method<BidiStreaming>(client, name)(metadata) as ClientDuplexStream<Req, Res>;
 }
 
 /** Asserts the promise fails with `code` (grpc status) and `reason`, and a useful message. */
@@ -69,36 +97,32 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-type ClientStream = (metadata: Metadata, callback: (err: ServiceError | null, response?: unknown) => void) => {
-  write(message: unknown): boolean;
-  end(): void;
-  cancel(): void;
-};
-
 /**
  * Uploads through the raw API: header (declared digest and size may lie), then the bytes in
- * `chunk`-sized pieces. With `cutAfter`, the call is cancelled after that many chunks.
+ * `chunk`-sized pieces. With `cutAfter`, the call is cancelled after that many chunks, once
+ * `cutWhen` holds (polled; by default at once): say, once the daemon has started staging it.
  */
 export function rawUpload(
   control: Client,
   token: string,
   bytes: Uint8Array,
-  options: { sha256?: string; size?: number; format?: string; chunk?: number; cutAfter?: number } = {},
+  options: { sha256?: string; size?: number; format?: string; chunk?: number; cutAfter?: number; cutWhen?: () => boolean } = {},
 ): Promise<{ sha256: string; size_bytes: number; already_stored: boolean }> {
-  const fn = (control as unknown as Record<string, ClientStream>).UploadModel as ClientStream;
-  return new Promise((resolve, reject) => {
-    const stream = fn.call(control, auth(token), (err, response) => (err ? reject(err) : resolve(response as never)));
-    stream.write({ header: { sha256: options.sha256 ?? sha256(bytes), size_bytes: options.size ?? bytes.byteLength, format: options.format ?? 'onnx' } });
-    const size = options.chunk ?? 256 * 1024;
-    let sent = 0;
-    for (let offset = 0; offset < bytes.byteLength; offset += size) {
-      if (options.cutAfter !== undefined && sent === options.cutAfter) {
-        setTimeout(() => stream.cancel(), 50);
-        return;
-      }
-      stream.write({ chunk: bytes.subarray(offset, offset + size) });
-      sent += 1;
+  const { stream, done } = clientStream<{ sha256: string; size_bytes: number; already_stored: boolean }>(control, 'UploadModel', auth(token));
+  stream.write({ header: { sha256: options.sha256 ?? sha256(bytes), size_bytes: options.size ?? bytes.byteLength, format: options.format ?? 'onnx' } });
+  const size = options.chunk ?? 256 * 1024;
+  let sent = 0;
+  for (let offset = 0; offset < bytes.byteLength; offset += size) {
+    if (options.cutAfter !== undefined && sent === options.cutAfter) {
+      // Settles as the call does (CANCELLED), or with the timeout should cutWhen never hold.
+      done.catch(() => undefined);
+      return waitFor(options.cutWhen ?? (() => true), { what: 'the moment to cut the upload off' })
+        .finally(() => stream.cancel())
+        .then(() => done);
     }
-    stream.end();
-  });
+    stream.write({ chunk: bytes.subarray(offset, offset + size) });
+    sent += 1;
+  }
+  stream.end();
+  return done;
 }

@@ -1,24 +1,18 @@
-// TF.js test models from npm packages, as model folders: nsfwjs's layers models (shipped as
-// JS modules, materialized here) and @vladmandic/human's graph models.
+// TF.js test models from npm packages, as model folders built once into a cache that every
+// test and bench run reuses: nsfwjs's layers models (shipped as JS modules, materialized in
+// a worker thread) and @vladmandic/human's graph models.
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
-const CACHE = join(tmpdir(), 'eais-test-models');
-
-interface NsfwModel {
-  modelJson(): Promise<unknown>;
-  weightBundles: (() => Promise<unknown>)[];
-}
 
 interface ModelJson {
   weightsManifest: { paths: string[] }[];
 }
-
-const unwrap = (m: unknown): unknown => (m as { default?: unknown }).default ?? m;
 
 /** A package's folder, found from its entry point (packages' exports hide package.json). */
 function packageDir(name: string): string {
@@ -29,13 +23,28 @@ function packageDir(name: string): string {
   throw new Error(`cannot find the folder of ${name}`);
 }
 
-/** Builds a folder once per machine (atomically, so parallel test files may race for it). */
-async function cached(name: string, build: (dir: string) => Promise<void> | void): Promise<string> {
-  const dir = join(CACHE, name);
+function packageVersion(name: string): string {
+  return (JSON.parse(readFileSync(join(packageDir(name), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** In the system's temporary folder, so it outlives `npm ci`; keys name the package versions. */
+const CACHE = join(tmpdir(), 'eais-test-models');
+
+/**
+ * Builds a folder once per machine and package version (atomically, so parallel test runs
+ * may race for it).
+ */
+async function cached(key: string, build: (dir: string) => Promise<void> | void): Promise<string> {
+  const dir = join(CACHE, key);
   if (existsSync(join(dir, 'model.json'))) return dir;
   const staging = `${dir}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   mkdirSync(staging, { recursive: true });
-  await build(staging);
+  try {
+    await build(staging);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
   try {
     renameSync(staging, dir);
   } catch {
@@ -44,27 +53,50 @@ async function cached(name: string, build: (dir: string) => Promise<void> | void
   return dir;
 }
 
-/**
- * nsfwjs's Keras models as TF.js layers-model folders: mobilenet_v2 (224×224×3) and
- * inception_v3 (299×299×3), 5 classes each.
- */
-export function nsfwModel(name: 'mobilenet_v2' | 'inception_v3'): Promise<string> {
-  return cached(`nsfwjs-${name}`, async (dir) => {
-    const model = Object.values(require(`nsfwjs/models/${name}`) as Record<string, NsfwModel>)[0]!;
-    const json = unwrap(await model.modelJson()) as ModelJson;
-    const paths = json.weightsManifest.flatMap((g) => g.paths);
-    for (const [i, path] of paths.entries()) {
-      const base64 = unwrap(await model.weightBundles[i]!()) as string;
-      writeFileSync(join(dir, path), Buffer.from(base64, 'base64'));
-    }
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', ...json }));
+// Plain CommonJS for an eval worker (no TypeScript there). Evaluating nsfwjs's weight modules
+// (base64 in JavaScript) takes 30 to 60 s of one core on a 2-core machine; on the caller's
+// thread that blocks its event loop, and an attached agent's heartbeats with it.
+const NSFW_BUILDER = `
+const { workerData } = require('node:worker_threads');
+const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const unwrap = (m) => (m !== null && typeof m === 'object' && 'default' in m ? m.default : m);
+(async () => {
+  const model = Object.values(require(workerData.module))[0];
+  const json = unwrap(await model.modelJson());
+  const paths = json.weightsManifest.flatMap((g) => g.paths);
+  for (const [i, path] of paths.entries()) {
+    writeFileSync(join(workerData.dir, path), Buffer.from(unwrap(await model.weightBundles[i]()), 'base64'));
+  }
+  writeFileSync(join(workerData.dir, 'model.json'), JSON.stringify({ format: 'layers-model', ...json }));
+})().catch((err) => process.nextTick(() => { throw err; }));
+`;
+
+/** Runs `source` (CommonJS) in a worker thread; resolves when it exits cleanly. */
+function inWorker(source: string, workerData: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(source, { eval: true, workerData });
+    worker.once('error', reject);
+    worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the model builder thread exited with code ${code}`))));
   });
 }
 
+export type NsfwModelName = 'mobilenet_v2' | 'inception_v3';
+export type HumanModelName = 'emotion' | 'blazeface' | 'antispoof';
+
+/**
+ * nsfwjs's Keras models as TF.js layers-model folders: mobilenet_v2 (224×224×3) and
+ * inception_v3 (299×299×3), 5 classes each. Built in a worker thread when not cached, so the
+ * caller's event loop keeps running.
+ */
+export function nsfwModel(name: NsfwModelName): Promise<string> {
+  return cached(`nsfwjs-${packageVersion('nsfwjs')}-${name}`, (dir) => inWorker(NSFW_BUILDER, { module: require.resolve(`nsfwjs/models/${name}`), dir }));
+}
+
 /** A TF.js graph model of @vladmandic/human as a folder (e.g. emotion: [-1,64,64,1] → [-1,7]). */
-export function humanGraphModel(name: 'emotion' | 'blazeface' | 'antispoof'): Promise<string> {
+export function humanGraphModel(name: HumanModelName): Promise<string> {
   const models = join(packageDir('@vladmandic/human'), 'models');
-  return cached(`human-${name}`, (dir) => {
+  return cached(`human-${packageVersion('@vladmandic/human')}-${name}`, (dir) => {
     const json = JSON.parse(readFileSync(join(models, `${name}.json`), 'utf8')) as ModelJson;
     for (const path of json.weightsManifest.flatMap((g) => g.paths)) copyFileSync(join(models, path), join(dir, path));
     writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
@@ -76,7 +108,8 @@ export function humanGraphModel(name: 'emotion' | 'blazeface' | 'antispoof'): Pr
  * [null, null, null, 3] → conv 3×3×8 (relu) → conv 3×3×3 → upsample ×2 → output "SR".
  */
 export function upscalerModel(): Promise<string> {
-  return cached('tiny-upscaler', (dir) => {
+  // Bump the key's number when this builder changes.
+  return cached('tiny-upscaler-1', (dir) => {
     const conv = (name: string, filters: number, activation: string, input: string) => ({
       class_name: 'Conv2D',
       config: { name, filters, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], activation, use_bias: true },
@@ -101,4 +134,14 @@ export function upscalerModel(): Promise<string> {
     const topology = { class_name: 'Model', config: { name: 'tiny', layers, input_layers: [['LR', 0, 0]], output_layers: [['SR', 0, 0]] }, keras_version: '2.2.4', backend: 'tensorflow' };
     writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { model_config: topology }, weightsManifest: [{ paths: ['weights.bin'], weights }] }));
   });
+}
+
+/**
+ * Builds every folder above into the cache (vitest's globalSetup, before any test attaches);
+ * resolves with the folders.
+ */
+export async function buildTestModels(): Promise<string[]> {
+  const nsfw: NsfwModelName[] = ['mobilenet_v2', 'inception_v3'];
+  const human: HumanModelName[] = ['emotion', 'blazeface', 'antispoof'];
+  return Promise.all([...nsfw.map(nsfwModel), ...human.map(humanGraphModel), upscalerModel()]);
 }

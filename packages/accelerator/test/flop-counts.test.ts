@@ -5,12 +5,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadFlopCounter, type FlopCount } from '../../packages/accelerator/src/flops/flops.js';
-import { kerasFlopCounter } from '../../packages/accelerator/src/flops/flops-keras.js';
-import { onnxFlopCounter } from '../../packages/accelerator/src/flops/flops-onnx.js';
-import { tfGraphFlopCounter } from '../../packages/accelerator/src/flops/flops-tf.js';
-import { buildOnnx, DET_MODEL, REC_MODEL, type NodeSpec, type ValueSpec } from '../helpers/models.js';
-import { nsfwModel } from '../helpers/tf-models.js';
+import { loadFlopCounter, type FlopCount } from '../src/flops/flops.js';
+import { kerasFlopCounter } from '../src/flops/flops-keras.js';
+import { onnxFlopCounter } from '../src/flops/flops-onnx.js';
+import { tfGraphFlopCounter } from '../src/flops/flops-tf.js';
+import { buildOnnx, DET_MODEL, REC_MODEL, type NodeSpec, type ValueSpec } from '../../../test/helpers/models.js';
+import { nsfwModel } from '../../../test/helpers/tf-models.js';
 
 function within(actual: number, published: number, tolerance = 0.02): void {
   expect(Math.abs(actual - published) / published, `${actual} vs ${published}`).toBeLessThan(tolerance);

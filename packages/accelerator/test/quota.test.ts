@@ -1,8 +1,8 @@
 // The slot quota: token buckets at the spec's rates, FIFO waiting, deadlines, debt.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SlotQuota } from '../../packages/accelerator/src/slots/quota.js';
-import { TokenBucket } from '../../packages/accelerator/src/slots/quota-bucket.js';
+import { SlotQuota } from '../src/slots/quota.js';
+import { TokenBucket } from '../src/slots/quota-bucket.js';
 
 const GFLOP = 1e9;
 // 2 GFLOP/s FP32 and 4 GFLOP/s FP16; memory is irrelevant here.
