@@ -57,7 +57,7 @@ export function startDaemon(args: string[], cores: string | undefined): Promise<
   );
 }
 
-/** The raw TCP echo server (raw-echo-server.ts). */
-export function startRawEcho(cores: string | undefined): Promise<Child> {
-  return start(RAW_ECHO, [], cores, (l) => (l.listening === true ? (l.port as number) : undefined));
+/** The raw TCP echo server (raw-echo-server.ts); over TLS with a certificate and key. */
+export function startRawEcho(cores: string | undefined, tls?: { cert: string; key: string }): Promise<Child> {
+  return start(RAW_ECHO, tls === undefined ? [] : ['--tls', tls.cert, tls.key], cores, (l) => (l.listening === true ? (l.port as number) : undefined));
 }

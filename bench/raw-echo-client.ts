@@ -1,6 +1,7 @@
 // The client of the raw TCP floor: round trips of N bytes out, M bytes back, many in flight.
 
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { frameReader } from './length-prefixed.js';
 
 /** A connection to raw-echo-server; requests are answered in order. */
@@ -8,12 +9,19 @@ export class RawEcho {
   readonly #socket: Socket;
   readonly #waiting: ((reply: Buffer) => void)[] = [];
 
-  private constructor(port: number) {
+  private constructor(port: number, ca: Buffer | undefined) {
     // Reads land in one reused buffer, as the agent's data channel does.
     const receive = frameReader(
       (size) => Buffer.allocUnsafeSlow(size),
       (frame) => this.#waiting.shift()?.(frame),
     );
+    if (ca !== undefined) {
+      // Over TLS, as the agent's data channel with TLS on reads: whole chunks.
+      this.#socket = connectTls({ host: '127.0.0.1', port, ca });
+      this.#socket.setNoDelay(true);
+      this.#socket.on('data', (chunk: Buffer) => receive(chunk));
+      return;
+    }
     this.#socket = connect({
       host: '127.0.0.1',
       port,
@@ -28,10 +36,11 @@ export class RawEcho {
     });
   }
 
-  static async connect(port: number): Promise<RawEcho> {
-    const echo = new RawEcho(port);
+  /** Connects; with `ca`, over TLS to a server whose certificate that CA signed. */
+  static async connect(port: number, ca?: Buffer): Promise<RawEcho> {
+    const echo = new RawEcho(port, ca);
     await new Promise<void>((resolve, reject) => {
-      echo.#socket.once('connect', resolve);
+      echo.#socket.once(ca === undefined ? 'connect' : 'secureConnect', resolve);
       echo.#socket.once('error', reject);
     });
     return echo;

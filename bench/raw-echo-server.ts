@@ -4,7 +4,9 @@
 // request := u32 LE length of the rest | u32 LE reply length | payload
 // reply   := u32 LE length | payload (the request's own bytes when the lengths match)
 
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { frameReader } from './length-prefixed.js';
 
 const cached = new Map<number, Buffer>();
@@ -16,7 +18,11 @@ function lengthPrefix(n: number): Buffer {
   return b;
 }
 
-const server = createServer((socket) => {
+// --tls CERT KEY: the same over TLS (the floor of the data channel with TLS on).
+const tlsAt = process.argv.indexOf('--tls');
+const tls = tlsAt < 0 ? undefined : { cert: readFileSync(process.argv[tlsAt + 1]!), key: readFileSync(process.argv[tlsAt + 2]!) };
+
+const serve = (socket: Socket): void => {
   socket.setNoDelay(true);
   socket.on(
     'data',
@@ -42,7 +48,8 @@ const server = createServer((socket) => {
     ),
   );
   socket.on('error', () => socket.destroy());
-});
+};
+const server = tls === undefined ? createServer(serve) : createTlsServer(tls, serve);
 
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ listening: true, port: (server.address() as { port: number }).port })}\n`);

@@ -9,9 +9,9 @@ import { batching } from './scenario-batching.js';
 import { load } from './scenario-load.js';
 import { models } from './scenario-models.js';
 import { quota } from './scenario-quota.js';
-import { transport } from './scenario-transport.js';
+import { transport, transportTls } from './scenario-transport.js';
 
-const SCENARIOS: Record<string, Scenario> = { transport, models, quota, load, batching };
+const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching };
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' } } });
 const quick = values.quick === true;

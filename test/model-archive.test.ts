@@ -118,6 +118,6 @@ describe('model archives', () => {
     const folder = join(daemon.stateDir, 'models', result.sha256, 'model');
     expect(readdirSync(folder).sort()).toEqual(['model.json', 'weights']);
     expect(readdirSync(join(folder, 'weights'))).toEqual(['w.bin']);
-    expect(readdirSync(join(daemon.stateDir, 'models', result.sha256)).sort()).toEqual(['meta.json', 'model']);
+    expect(readdirSync(join(daemon.stateDir, 'models', result.sha256)).sort()).toEqual(['meta.json', 'model', 'owners.json']);
   });
 });

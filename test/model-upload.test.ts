@@ -1,21 +1,14 @@
 // Model upload and load: digests, cut-off streams, dedupe, slot memory, unparsable models.
 
 import { attach, InvalidArgumentError, ResourceExhaustedError } from '@eais/agent';
-import { status } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { auth, call, expectStatus, rawAttach, rawClients, rawUpload, sha256, type RawClients } from './helpers/grpc.js';
 import { DET_MODEL, identityModel, REC_MODEL } from './helpers/models.js';
-
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100; i += 1) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+import { waitFor } from './helpers/wait.js';
 
 describe('model upload', () => {
   let daemon: DaemonProcess;
@@ -45,8 +38,10 @@ describe('model upload', () => {
   });
 
   it('should leave no partial file when the client cuts the upload off mid-stream', async () => {
-    await rawUpload(raw.control, token, det, { cutAfter: 5 }).catch(() => undefined);
-    await eventually(() => staging().length === 0, 'staging folder emptied');
+    // Cut off once the daemon is writing it to its staging folder.
+    const cut = rawUpload(raw.control, token, det, { cutAfter: 5, cutWhen: () => staging().length > 0 });
+    expect(((await cut.catch((e: unknown) => e)) as ServiceError).code).toBe(status.CANCELLED);
+    await waitFor(() => staging().length === 0, { what: 'the staging folder to be emptied' });
     expect(stored()).toEqual([]);
   });
 
@@ -143,19 +138,24 @@ describe('model upload', () => {
 });
 
 describe('model upload through the agent', () => {
-  it('should upload once, load on two slots, and keep each slot to its own models', async () => {
+  it('should upload once per tenant, store the bytes once, load on two slots, and keep each slot to its own models', async () => {
     const daemon = await startDaemon({ args: ['--slot', 'eais.ei-a6.2xlarge', '--slot', 'custom:fp32=1,mem=0.001'] });
     try {
       const a = await attach({ endpoint: daemon.endpoint, instanceId: 'i-a' });
       const b = await attach({ endpoint: daemon.endpoint, instanceId: 'i-b' });
       const model = identityModel('float32', [4]);
       await a.loadModel(model, { name: 'mine' });
-      const uploads = (): number => daemon.logs.filter((l) => l.msg === 'model uploaded').length;
-      expect(uploads()).toBe(1);
-      // Slot b never sees slot a's model, but loads the same bytes without an upload.
+      const uploads = () => daemon.logs.filter((l) => l.msg === 'model uploaded');
+      expect(uploads().map((l) => l.alreadyStored)).toEqual([false]);
+      // Slot b never sees slot a's model. Another tenant (here: another client instance in
+      // local mode) must send the bytes itself: they are verified, then kept once on disk.
       expect((await b.describe()).models).toEqual([]);
       await b.loadModel(model, { name: 'theirs' });
-      expect(uploads()).toBe(1);
+      expect(uploads().map((l) => l.alreadyStored)).toEqual([false, true]);
+      // A tenant's second load of the same bytes sends nothing.
+      const again = await b.loadModel(model, { name: 'again' });
+      expect(uploads()).toHaveLength(2);
+      await again.dispose();
       expect((await a.describe()).models.map((m) => m.name)).toEqual(['mine']);
       expect((await b.describe()).models.map((m) => m.name)).toEqual(['theirs']);
       // The 1 MiB slot refuses the 10.8 MB recognizer with the numbers, through the agent too.

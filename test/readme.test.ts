@@ -1,11 +1,13 @@
 // The README is the contract with users: its commands and its Node example must be true.
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { REPO, startDaemon } from './helpers/daemon.js';
+import { makeTestPki, NO_OPENSSL } from './helpers/certs.js';
+import { DAEMON_MAIN, REPO, startDaemon } from './helpers/daemon.js';
 
 const run = promisify(execFile);
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
@@ -29,6 +31,30 @@ describe('README', () => {
     try {
       const { stdout } = await run(process.execPath, [example], { cwd: REPO, env: { ...process.env, EAIS_ENDPOINT: daemon.endpoint }, timeout: 60_000 });
       expect(stdout).toMatch(/^loaded ocr-rec on ort\/cpu\noutput dims \[1,40,6625\], first scores \d\.\d{5},\d\.\d{5},\d\.\d{5}\n$/);
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+  });
+
+  it.skipIf(NO_OPENSSL !== undefined)('should show examples/across-hosts.mjs, and it should run as written against a daemon with TLS and keys', async () => {
+    const block = /## Run it across hosts[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const example = join(REPO, 'examples/across-hosts.mjs');
+    expect(readFileSync(example, 'utf8')).toBe(block);
+    const pki = makeTestPki();
+    const { stdout: made } = await run(process.execPath, [DAEMON_MAIN, 'key', '--tenant', 'readme', '--json']);
+    const { key, entry } = JSON.parse(made) as { key: string; entry: unknown };
+    const keys = join(mkdtempSync(join(tmpdir(), 'eais-keys-')), 'keys.json');
+    writeFileSync(keys, JSON.stringify({ keys: [entry] }));
+    const daemon = await startDaemon({ args: ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--auth-keys', keys] });
+    try {
+      const { stdout } = await run(process.execPath, [example], {
+        cwd: REPO,
+        env: { ...process.env, EAIS_ENDPOINT: daemon.endpoint, EAIS_TLS_CA: pki.ca, EAIS_KEY: key },
+        timeout: 60_000,
+      });
+      expect(stdout).toBe('ran ocr-rec on ort/cpu over channel with TLS: output dims [1,40,6625]\n');
+      expect(daemon.logs.some((l) => JSON.stringify(l).includes(key))).toBe(false);
     } finally {
       expect(await daemon.stop()).toBe(0);
     }

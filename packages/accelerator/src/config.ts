@@ -14,6 +14,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ENGINES } from './engines/engine-catalog.js';
 import { ORT_PROVIDERS } from './engines/engine-ort.js';
+import type { OperatorKey } from './auth/operator-keys.js';
+import type { TlsFiles } from './server/tls.js';
 
 /** Everything the daemon is started with. */
 export interface DaemonConfig {
@@ -50,6 +52,32 @@ export interface DaemonConfig {
   readonly batching: 'auto' | 'on' | 'off';
   readonly maxBatch: number;
   readonly batchDelayMs: number;
+  /** Limits on what a connection may hold, for a daemon that faces a network. */
+  readonly limits: ConnectionLimits;
+  /** TLS on both ports (and mTLS with a client CA); undefined: plaintext. */
+  readonly tls: TlsFiles | undefined;
+  /** The operator keys file (who may attach); undefined: anyone who reaches the port (local mode). */
+  readonly authKeysPath: string | undefined;
+  /** Serve a non-loopback address without TLS or keys all the same (warned at start and in Describe). */
+  readonly insecure: boolean;
+}
+
+/** What one connection or bind may hold and how long it may sit (see README, Safe on a network). */
+export interface ConnectionLimits {
+  /** A new connection must say hello (data channel) or start HTTP/2 or TLS (gRPC) within this. */
+  readonly helloTimeoutMs: number;
+  /** A connection with nothing in flight is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** A frame or upload that stops arriving part-way is dropped after this long. */
+  readonly stallTimeoutMs: number;
+  /** Bytes of requests a bind may have in flight on the data channel; reading pauses beyond. */
+  readonly maxInflightBytes: number;
+  /** Requests in flight on one ModelStreamInfer stream; reading pauses beyond. */
+  readonly maxStreamRequests: number;
+  /** Data-channel connections one bind may hold. */
+  readonly maxChannelSockets: number;
+  /** Connections not yet authenticated (no hello yet), across the daemon. */
+  readonly maxPendingConnections: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -59,6 +87,7 @@ const MIN_LEASE_TTL_MS = 100;
 export const HELP = `eais-accelerator: serve accelerator slots to eais agents over gRPC
 
 Usage: eais-accelerator [options]
+       eais-accelerator key --tenant <name> [...]   make an operator key (key --help)
 
 Options (each also read from the environment variable shown; flags win):
   --host <addr>            address to listen on            EAIS_HOST           [127.0.0.1]
@@ -85,13 +114,70 @@ Options (each also read from the environment variable shown; flags win):
   --batch-delay <duration> longest wait for a batch        EAIS_BATCH_DELAY    [2ms]
   --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
                            (${ENGINES.map((e) => e.name).join(', ')})
+  --hello-timeout <dur>    a new connection must start within  EAIS_HELLO_TIMEOUT [10s]
+  --idle-timeout <dur>     close connections idle this long    EAIS_IDLE_TIMEOUT  [10m]
+  --stall-timeout <dur>    drop a frame or upload stalled this long  EAIS_STALL_TIMEOUT [60s]
+  --max-inflight <size>    request bytes in flight per bind    EAIS_MAX_INFLIGHT  [1GiB]
+  --max-stream-requests <n> requests in flight per stream      EAIS_MAX_STREAM_REQUESTS [256]
+  --max-channels <n>       data-channel connections per bind   EAIS_MAX_CHANNELS  [8]
+  --max-pending <n>        connections awaiting hello, in all  EAIS_MAX_PENDING   [256]
+  --tls-cert <file>        PEM certificate for both ports   EAIS_TLS_CERT       [none: plaintext]
+  --tls-key <file>         its PEM private key              EAIS_TLS_KEY
+  --tls-client-ca <file>   require client certificates signed by this CA (mTLS)  EAIS_TLS_CLIENT_CA
+  --auth-keys <file>       operator keys: who may attach (reloaded on SIGHUP)  EAIS_AUTH_KEYS [none: local mode]
+  --insecure               serve a non-loopback address without TLS or keys  EAIS_INSECURE=1
   --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
   -h, --help               this text
   -v, --version            the version
 `;
 
 /** What the command line asks for. */
-export type ParsedCommand = { kind: 'run'; config: DaemonConfig } | { kind: 'help' } | { kind: 'version' };
+export type ParsedCommand =
+  | { kind: 'run'; config: DaemonConfig }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'key'; grant: Omit<OperatorKey, 'sha256'>; json: boolean };
+
+/** `eais-accelerator key --help`. */
+export const KEY_HELP = `eais-accelerator key: make an operator key for the keys file (--auth-keys)
+
+Usage: eais-accelerator key --tenant <name> [--regions <id,...>] [--slots <n>] [--operator] [--json]
+
+Prints the key (give it to the tenant; it is shown once) and the entry to add to the keys
+file, which keeps only the key's sha256. Send SIGHUP to the daemon to reload the file.
+`;
+
+function parseKeyCommand(argv: readonly string[]): ParsedCommand {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      tenant: { type: 'string' },
+      regions: { type: 'string' },
+      slots: { type: 'string' },
+      operator: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) return { kind: 'help' };
+  if (values.tenant === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(values.tenant)) throw new Error('key: --tenant must be 1 to 64 of A-Z a-z 0-9 . _ -');
+  const regions = values.regions?.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  for (const region of regions ?? []) {
+    if (findRegion(region) === undefined) throw new Error(`key: --regions: "${region}" is not a known region; use ${REGIONS.map((r) => r.id).join(', ')}`);
+  }
+  return {
+    kind: 'key',
+    json: values.json === true,
+    grant: {
+      tenant: values.tenant,
+      ...(regions === undefined ? {} : { regions }),
+      ...(values.slots === undefined ? {} : { slots: whole(values.slots, 'key: --slots', 0, 1_000_000) }),
+      ...(values.operator === true ? { operator: true } : {}),
+    },
+  };
+}
 
 function whole(text: string, what: string, min: number, max: number): number {
   const value = Number(text);
@@ -127,6 +213,10 @@ function positiveSeconds(text: string, what: string): number {
   return ms / 1000;
 }
 
+function positiveMs(text: string, what: string): number {
+  return positiveSeconds(text, what) * 1000;
+}
+
 function optionalBytes(text: string | undefined, what: string): number | undefined {
   return text === undefined ? undefined : parseBytes(text, what);
 }
@@ -140,6 +230,7 @@ function optionalDuration(text: string | undefined, what: string): number | unde
  * value; the caller prints it with a pointer to --help.
  */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommand {
+  if (argv[0] === 'key') return parseKeyCommand(argv.slice(1));
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -166,6 +257,18 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       batching: { type: 'string' },
       'max-batch': { type: 'string' },
       'batch-delay': { type: 'string' },
+      'hello-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'stall-timeout': { type: 'string' },
+      'max-inflight': { type: 'string' },
+      'max-stream-requests': { type: 'string' },
+      'max-channels': { type: 'string' },
+      'max-pending': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
+      'auth-keys': { type: 'string' },
+      insecure: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -209,6 +312,13 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     throw new Error(`--lease-ttl: must lie between ${MIN_LEASE_TTL_MS}ms and --max-lease-ttl (${maxLeaseTtlMs}ms)`);
   }
 
+  const certPath = pick(values['tls-cert'], 'EAIS_TLS_CERT');
+  const keyPath = pick(values['tls-key'], 'EAIS_TLS_KEY');
+  const clientCaPath = pick(values['tls-client-ca'], 'EAIS_TLS_CLIENT_CA');
+  if ((certPath === undefined) !== (keyPath === undefined)) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plaintext');
+  if (clientCaPath !== undefined && certPath === undefined) throw new Error('--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS with client certificates)');
+  const authKeysPath = pick(values['auth-keys'], 'EAIS_AUTH_KEYS');
+
   const config: DaemonConfig = {
     host: pick(values.host, 'EAIS_HOST') ?? '127.0.0.1',
     port: whole(pick(values.port, 'EAIS_PORT') ?? '50051', '--port', 0, 65535),
@@ -232,6 +342,21 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     batching: batchingMode(pick(values.batching, 'EAIS_BATCHING') ?? 'auto'),
     maxBatch: whole(pick(values['max-batch'], 'EAIS_MAX_BATCH') ?? '8', '--max-batch', 1, 4096),
     batchDelayMs: parseDuration(pick(values['batch-delay'], 'EAIS_BATCH_DELAY') ?? '2ms', '--batch-delay'),
+    limits: {
+      helloTimeoutMs: positiveMs(pick(values['hello-timeout'], 'EAIS_HELLO_TIMEOUT') ?? '10s', '--hello-timeout'),
+      idleTimeoutMs: positiveMs(pick(values['idle-timeout'], 'EAIS_IDLE_TIMEOUT') ?? '10m', '--idle-timeout'),
+      stallTimeoutMs: positiveMs(pick(values['stall-timeout'], 'EAIS_STALL_TIMEOUT') ?? '60s', '--stall-timeout'),
+      maxInflightBytes: parseBytes(pick(values['max-inflight'], 'EAIS_MAX_INFLIGHT') ?? '1GiB', '--max-inflight'),
+      maxStreamRequests: whole(pick(values['max-stream-requests'], 'EAIS_MAX_STREAM_REQUESTS') ?? '256', '--max-stream-requests', 1, 1_000_000),
+      maxChannelSockets: whole(pick(values['max-channels'], 'EAIS_MAX_CHANNELS') ?? '8', '--max-channels', 1, 10_000),
+      maxPendingConnections: whole(pick(values['max-pending'], 'EAIS_MAX_PENDING') ?? '256', '--max-pending', 1, 1_000_000),
+    },
+    tls:
+      certPath === undefined || keyPath === undefined
+        ? undefined
+        : { certPath: resolve(certPath), keyPath: resolve(keyPath), clientCaPath: clientCaPath === undefined ? undefined : resolve(clientCaPath) },
+    authKeysPath: authKeysPath === undefined ? undefined : resolve(authKeysPath),
+    insecure: values.insecure === true || env.EAIS_INSECURE === '1' || env.EAIS_INSECURE === 'true',
   };
   return { kind: 'run', config };
 }

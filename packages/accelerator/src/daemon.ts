@@ -5,7 +5,9 @@ import { createError, type DescribeResponse, type SlotUsageMessage } from '@eais
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { BindCredentials } from './auth/bind-token.js';
-import type { DaemonConfig } from './config.js';
+import { exposureProblem } from './auth/exposure.js';
+import { OperatorKeys, type OperatorKey } from './auth/operator-keys.js';
+import type { ConnectionLimits, DaemonConfig } from './config.js';
 import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
 import { ENGINES } from './engines/engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engines/engine-registry.js';
@@ -15,8 +17,9 @@ import { CallEdge } from './server/call-edge.js';
 import type { DaemonCore } from './server/daemon-core.js';
 import { DataChannelServer } from './server/data-channel.js';
 import { hostPort, serveGrpc } from './server/grpc-server.js';
+import { readTls } from './server/tls.js';
 import type { BatchRequest } from './slots/batch-policy.js';
-import { BindTable, type Bind } from './slots/bind.js';
+import { assertBound, BindTable, type Bind } from './slots/bind.js';
 import type { SlotModel } from './slots/slot-model.js';
 import { newSlotId, Slot } from './slots/slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
@@ -86,6 +89,8 @@ export class Daemon implements DaemonCore {
   #ready = false;
   #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
   #flush: NodeJS.Timeout | undefined;
+  /** What an operator should know (Describe shows it), e.g. an exposed plaintext port. */
+  readonly warnings: string[] = [];
 
   private constructor(
     readonly config: DaemonConfig,
@@ -93,6 +98,8 @@ export class Daemon implements DaemonCore {
     readonly version: string,
     readonly log: Logger,
     slots: Slot[],
+    /** The operator keys; undefined in local mode (no --auth-keys). */
+    readonly keys: OperatorKeys | undefined,
   ) {
     this.slots = slots;
     this.binds = new BindTable(
@@ -114,6 +121,13 @@ export class Daemon implements DaemonCore {
     const misfit = slotsDoNotFit(config.slots, device);
     if (misfit !== undefined) throw new StartError(misfit);
     if (device.bytes === undefined) log.info('no GPU and no --device-memory: slot memory is not checked against the host');
+    let keys: OperatorKeys | undefined;
+    if (config.authKeysPath !== undefined) {
+      keys = await OperatorKeys.load(config.authKeysPath).catch((err: unknown) => {
+        throw new StartError((err as Error).message);
+      });
+      log.info({ keys: keys.size, path: config.authKeysPath }, 'operator keys loaded; attach needs a key');
+    }
     await mkdir(config.stateDir, { recursive: true });
     const ids = slotIdFile(config.stateDir);
     const known = (await ids.read())?.slots ?? [];
@@ -124,7 +138,7 @@ export class Daemon implements DaemonCore {
       return new Slot(spec, config.region, config.zone, { id, burstSeconds: config.burstSeconds, usage: saved.slots[id]?.totals });
     });
     await ids.write({ version: 1, slots: slots.map((s) => ({ spec: s.spec.name, id: s.id })) });
-    const daemon = new Daemon(config, registry, await daemonVersion(), log, slots);
+    const daemon = new Daemon(config, registry, await daemonVersion(), log, slots, keys);
     daemon.#usageFile = saved;
     await daemon.store.init();
     for (const slot of daemon.slots) slot.lifecycle.transition('Starting');
@@ -187,6 +201,25 @@ export class Daemon implements DaemonCore {
     return this.#ready;
   }
 
+  get limits(): ConnectionLimits {
+    return this.config.limits;
+  }
+
+  /** See {@link DaemonCore.admit}. */
+  admit(credentials: BindCredentials): OperatorKey | undefined {
+    return this.keys?.check(credentials.key);
+  }
+
+  /** Reads the operator keys file again (SIGHUP); the keys in force stay when it is broken. */
+  async reloadKeys(): Promise<void> {
+    if (this.keys === undefined) return;
+    try {
+      this.log.info({ keys: await this.keys.reload(), path: this.keys.path }, 'operator keys reloaded');
+    } catch (err) {
+      this.log.error({ err }, 'operator keys not reloaded; the keys in force stay');
+    }
+  }
+
   /** See {@link DaemonCore.authenticate}. */
   authenticate(credentials: BindCredentials): Bind {
     if (!this.#ready) throw createError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another daemon or later');
@@ -194,14 +227,15 @@ export class Daemon implements DaemonCore {
   }
 
   /** See {@link DaemonCore.loadModel}. NOT_FOUND (MODEL_NOT_STORED) when the store lacks the digest. */
-  async loadModel(slot: Slot, name: string, sha256: string, batching: BatchRequest): Promise<SlotModel> {
-    const stored = await this.store.get(sha256);
+  async loadModel(bind: Bind, name: string, sha256: string, batching: BatchRequest): Promise<SlotModel> {
+    const stored = await this.store.getFor(sha256, bind.tenant);
     if (stored === undefined) {
       throw createError('MODEL_NOT_STORED', `the daemon has no model with sha256 ${sha256}; upload it (UploadModel), then load it`);
     }
     const { config } = this;
-    return slot.load(name, stored, this.registry, {
+    return bind.slot.load(name, stored, this.registry, {
       only: config.engines,
+      assertBound: () => assertBound(bind),
       batching,
       defaults: { mode: config.batching, maxBatch: config.maxBatch, maxDelayMs: config.batchDelayMs },
     });
@@ -226,6 +260,8 @@ export class Daemon implements DaemonCore {
       bound_slot_id: bind?.slot.id ?? '',
       models: await Promise.all((bind?.slot.models ?? []).map((m) => m.describe())),
       data_channel_port: dataChannelPort,
+      security: { tls: this.config.tls !== undefined, mtls: this.config.tls?.clientCaPath !== undefined, keys: this.keys !== undefined },
+      warnings: [...this.warnings],
     };
   }
 
@@ -251,6 +287,8 @@ export interface RunningAccelerator {
   readonly port: number;
   /** `host:port` as clients dial it. */
   readonly address: string;
+  /** Reads the operator keys file again (main.ts calls it on SIGHUP). */
+  reloadKeys(): Promise<void>;
   /**
    * Stops taking calls, lets in-flight ones finish for up to `shutdownGraceMs`, cuts the
    * rest, then ends every bind. Safe to call twice; the second call cuts at once.
@@ -260,17 +298,37 @@ export interface RunningAccelerator {
 
 /** Starts the daemon and serves it. Rejects when the port cannot be bound. */
 export async function startAccelerator(config: DaemonConfig, log: Logger, registry?: EngineRegistry): Promise<RunningAccelerator> {
+  const exposed = exposureProblem(config.host, { tls: config.tls !== undefined, keys: config.authKeysPath !== undefined });
+  if (exposed !== undefined && !config.insecure) throw new StartError(exposed);
+  const tls = config.tls === undefined ? undefined : await readTls(config.tls).catch((err: unknown) => {
+    throw new StartError((err as Error).message);
+  });
   const daemon = await Daemon.start(config, log, registry);
+  if (exposed !== undefined) {
+    const warning = `insecure: ${exposed.replace(/; configure .*$/, '')} (--insecure)`;
+    daemon.warnings.push(warning);
+    log.warn(warning);
+  }
   const edge = new CallEdge(log.child({ component: 'rpc' }));
   let channel: DataChannelServer | undefined;
   if (config.dataChannelPort !== undefined) {
-    channel = new DataChannelServer(daemon.binds, daemon.store, edge);
+    channel = new DataChannelServer(daemon.binds, daemon.store, edge, config.limits, log.child({ component: 'data-channel' }), tls);
     await channel.listen(config.host, config.dataChannelPort);
   }
-  const { server, port } = await serveGrpc(daemon, edge, channel, config.host, config.port);
+  const { server, port } = await serveGrpc(daemon, edge, channel, { ...config, tls });
   const address = hostPort(config.host, port);
   log.info(
-    { address, port, host: config.host, dataChannelPort: channel?.port ?? 0, slots: daemon.slots.length, stateDir: config.stateDir },
+    {
+      address,
+      port,
+      host: config.host,
+      dataChannelPort: channel?.port ?? 0,
+      slots: daemon.slots.length,
+      stateDir: config.stateDir,
+      tls: tls !== undefined,
+      mtls: tls?.clientCa !== undefined,
+      keys: daemon.keys !== undefined,
+    },
     'listening',
   );
 
@@ -279,6 +337,7 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
     daemon,
     port,
     address,
+    reloadKeys: () => daemon.reloadKeys(),
     close() {
       if (closing !== undefined) {
         server.forceShutdown();

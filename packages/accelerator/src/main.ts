@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // eais-accelerator: the daemon's command line; flags → config → serve until SIGTERM/SIGINT.
 
+import { newOperatorKey } from './auth/operator-keys.js';
 import { HELP, parseCommand, type ParsedCommand } from './config.js';
 import { daemonVersion, StartError, startAccelerator } from './daemon.js';
 import { tuneGarbageCollection } from './gc-tuning.js';
@@ -16,6 +17,15 @@ async function main(): Promise<number> {
   }
   if (command.kind === 'help') {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (command.kind === 'key') {
+    const { key, entry } = newOperatorKey(command.grant);
+    process.stdout.write(
+      command.json
+        ? `${JSON.stringify({ key, entry })}\n`
+        : `key for tenant ${entry.tenant} (give it to them; it is not shown again):\n${key}\n\nadd this entry to the keys file's "keys" list (--auth-keys), then send the daemon SIGHUP:\n${JSON.stringify(entry)}\n`,
+    );
     return 0;
   }
   if (command.kind === 'version') {
@@ -51,6 +61,7 @@ async function main(): Promise<number> {
         resolve();
       });
     };
+    process.on('SIGHUP', () => void accelerator.reloadKeys());
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     if (config.exitAfterMs !== undefined) {

@@ -13,7 +13,7 @@ import {
 } from '@eais/shared';
 import type { Client } from '@grpc/grpc-js';
 import type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
-import { Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
+import { connect, Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
 import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
 import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
@@ -120,7 +120,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   static async attach(options: AttachOptions): Promise<AcceleratorImpl> {
     checkOptions(options);
     const endpoint = options.endpoint ?? defaultEndpoint();
-    const connection = new Connection(endpoint);
+    const connection = connect(endpoint, options);
     const client = clientInstance(options);
     const requestId = newRequestId();
     let response: AttachResponse;
@@ -162,7 +162,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
 
   /** Uses a saved bind (no heartbeats: each call renews the lease). */
   static resume(state: BindState, options: AttachOptions = {}): AcceleratorImpl {
-    return new AcceleratorImpl(new Connection(state.endpoint), state, { ...options, heartbeat: false });
+    return new AcceleratorImpl(connect(state.endpoint, options), state, { ...options, heartbeat: false });
   }
 
   /** What {@link resume} needs to use this bind later. */

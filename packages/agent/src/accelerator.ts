@@ -4,6 +4,7 @@ import type { EaisError, ModelFormat } from '@eais/shared';
 import type { CallOptions } from './client.js';
 import type { Description, ModelInfo, SlotInfo } from './describe.js';
 import type { ClientIdentity } from './instance.js';
+import type { SecurityOptions } from './security.js';
 import type { Feeds, OutputTensor } from './tensors.js';
 import type { SlotUsage } from './usage.js';
 
@@ -16,8 +17,11 @@ export interface AgentLogger {
 }
 
 /** Options of {@link attach}. */
-export interface AttachOptions extends ClientIdentity {
-  /** `host:port` of the daemon; default EAIS_ENDPOINT, else 127.0.0.1:50051. */
+export interface AttachOptions extends ClientIdentity, SecurityOptions {
+  /**
+   * The daemon: `host`, `host:port`, `grpc://host:port` or `grpcs://host:port` (TLS); no
+   * port means 50051. Default EAIS_ENDPOINT, else 127.0.0.1:50051.
+   */
   readonly endpoint?: string | undefined;
   /** Bind this slot; default: the first Available slot. */
   readonly slotId?: string | undefined;

@@ -11,6 +11,7 @@ import { defaultEndpoint } from './client.js';
 import { describe, type Description } from './describe.js';
 import { needFrom, plan, planText } from './cli-plan.js';
 import { usageText } from './cli-usage.js';
+import type { SecurityOptions } from './security.js';
 import { usage } from './usage.js';
 
 const HELP = `eais: use a remote eais accelerator from the command line
@@ -27,7 +28,12 @@ Usage:
                                 uses the saved bind, or attaches just for this run
 
 Common options:
-  --endpoint <host:port>        daemon address (EAIS_ENDPOINT)          [127.0.0.1:50051]
+  --endpoint <addr>             daemon: host[:port], grpc://… or grpcs://… (TLS) (EAIS_ENDPOINT) [127.0.0.1:50051]
+  --tls-ca <file>               CA of the daemon's certificate; turns TLS on (EAIS_TLS_CA)
+  --tls-cert <file>             client certificate, for an mTLS daemon (EAIS_TLS_CERT)
+  --tls-key <file>              its private key (EAIS_TLS_KEY)
+  --tls-server-name <name>      name to check the daemon's certificate against
+  --key <key>                   operator key, for a daemon with --auth-keys (EAIS_KEY; a secret)
   --json                        machine-readable output on stdout
   --bind-file <path>            where the bind is saved (EAIS_BIND_FILE) [~/.local/state/eais/bind.json]
   -h, --help                    this text;   -v, --version   the version
@@ -43,6 +49,11 @@ infer:    --inputs <file.json>  {"name": {"dtype": "float32", "dims": [1, 3], "d
 
 const OPTIONS = {
   endpoint: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-server-name': { type: 'string' },
+  key: { type: 'string' },
   json: { type: 'boolean' },
   'bind-file': { type: 'string' },
   'instance-id': { type: 'string' },
@@ -75,7 +86,14 @@ function print(json: boolean, value: unknown, text: string, compact = false): vo
 }
 
 function describeText(d: Description): string {
-  const lines = [`daemon ${d.endpoint}  version ${d.daemonVersion}  region ${d.region}  zone ${d.zone}  up since ${d.startedAt.toISOString()}`, '', 'slots:'];
+  const security = [d.security.tls ? (d.security.mtls ? 'mTLS' : 'TLS') : 'plaintext', d.security.keys ? 'operator keys' : 'no keys (local mode)'].join(', ');
+  const lines = [
+    `daemon ${d.endpoint}  version ${d.daemonVersion}  region ${d.region}  zone ${d.zone}  up since ${d.startedAt.toISOString()}`,
+    `security: ${security}`,
+    ...d.warnings.map((w) => `warning: ${w}`),
+    '',
+    'slots:',
+  ];
   for (const s of d.slots) {
     lines.push(
       `  ${s.id}  ${s.spec.name}  ${s.spec.fp32Tflops} TFLOPS FP32, ${s.spec.fp16Tflops} TFLOPS FP16, ${formatBytes(s.spec.memoryBytes)}  ${s.state}${s.bound ? ' (bound)' : ''}  ${formatBytes(s.memoryUsedBytes)} used`,
@@ -103,6 +121,15 @@ function describeText(d: Description): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The security options of the flags (the environment fills in what they leave out). */
+function security(values: Values): SecurityOptions {
+  const given = values['tls-ca'] !== undefined || values['tls-cert'] !== undefined || values['tls-server-name'] !== undefined;
+  return {
+    ...(given ? { tls: { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], serverName: values['tls-server-name'] } } : {}),
+    ...(values.key === undefined ? {} : { key: values.key }),
+  };
+}
+
 async function savedBind(values: Values) {
   const file = values['bind-file'] ?? defaultBindFile();
   const state = await readBind(file);
@@ -112,7 +139,7 @@ async function savedBind(values: Values) {
 
 async function runDescribe(values: Values): Promise<void> {
   const { state, endpoint } = await savedBind(values);
-  const d = await describe({ endpoint, token: state?.token });
+  const d = await describe({ endpoint, token: state?.token, ...security(values) });
   print(values.json === true, d, describeText(d));
 }
 
@@ -123,6 +150,7 @@ async function runAttach(values: Values): Promise<void> {
   }
   const accelerator = await AcceleratorImpl.attach({
     endpoint,
+    ...security(values),
     instanceId: values['instance-id'],
     region: values.region,
     slotId: values.slot,
@@ -151,14 +179,14 @@ async function runDetach(values: Values): Promise<void> {
   const { file, state, endpoint } = await savedBind(values);
   if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; nothing to detach`);
   // A bind that already ended on the daemon (lease expiry) counts as detached.
-  await AcceleratorImpl.resume(state).detach();
+  await AcceleratorImpl.resume(state, security(values)).detach();
   await removeBind(file);
   print(values.json === true, { detached: state.slot.id, endpoint }, `detached slot ${state.slot.id} on ${endpoint}\n`);
 }
 
 async function runUsage(values: Values): Promise<void> {
   const { state, endpoint } = await savedBind(values);
-  const rows = await usage({ endpoint, token: state?.token });
+  const rows = await usage({ endpoint, token: state?.token, ...security(values) });
   print(values.json === true, rows, usageText(rows));
 }
 
@@ -176,8 +204,8 @@ async function runInfer(values: Values, positionals: string[]): Promise<void> {
   const { state, endpoint } = await savedBind(values);
   const accelerator =
     state !== undefined
-      ? AcceleratorImpl.resume(state)
-      : await AcceleratorImpl.attach({ endpoint, instanceId: values['instance-id'], region: values.region, slotId: values.slot });
+      ? AcceleratorImpl.resume(state, security(values))
+      : await AcceleratorImpl.attach({ endpoint, ...security(values), instanceId: values['instance-id'], region: values.region, slotId: values.slot });
   try {
     const model = await accelerator.loadModel(modelPath, { name: values.name });
     const started = performance.now();

@@ -1,6 +1,6 @@
 // The agent's connection: one channel for both services, promise calls with deadlines.
 
-import { CHANNEL_OPTIONS, loadServices, type EaisError } from '@eais/shared';
+import { CHANNEL_OPTIONS, loadServices, MD, type EaisError } from '@eais/shared';
 import {
   credentials,
   type Client,
@@ -9,7 +9,9 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
+import { parseEndpoint, type Endpoint } from './endpoint.js';
 import { translateError } from './errors.js';
+import { resolveSecurity, type Security, type SecurityOptions } from './security.js';
 
 /** The daemon address an agent dials when none is given. */
 export function defaultEndpoint(env: NodeJS.ProcessEnv = process.env): string {
@@ -35,14 +37,30 @@ type ClientStreamMethod = (metadata: Metadata, options: { deadline: number }, ca
 export class Connection {
   readonly control: Client;
   readonly inference: Client;
+  /** The endpoint as the user wrote it (for messages). */
+  readonly endpoint: string;
 
-  constructor(readonly endpoint: string) {
+  constructor(
+    readonly target: Endpoint,
+    readonly security: Security,
+    endpoint = target.address,
+  ) {
+    this.endpoint = endpoint;
     const services = loadServices();
-    this.control = new services.accelerator(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
-    this.inference = new services.inference(endpoint, credentials.createInsecure(), {
-      ...CHANNEL_OPTIONS,
+    const { tls } = security;
+    const channelCredentials = tls === undefined ? credentials.createInsecure() : credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+    const options = tls?.serverName === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
+    this.control = new services.accelerator(target.address, channelCredentials, options);
+    this.inference = new services.inference(target.address, channelCredentials, {
+      ...options,
       channelOverride: this.control.getChannel(),
     });
+  }
+
+  /** Adds the operator key, when one is configured, to a call's metadata. */
+  #withKey(metadata: Metadata): Metadata {
+    if (this.security.key !== undefined) metadata.set(MD.key, this.security.key);
+    return metadata;
   }
 
   /** A unary call; rejects with a typed error. */
@@ -56,7 +74,7 @@ export class Connection {
     const fn = (client as unknown as Record<string, UnaryMethod>)[method];
     if (fn === undefined) throw new Error(`no method ${method}`);
     return new Promise<Res>((resolve, reject) => {
-      fn.call(client, request, metadata, { deadline: Date.now() + options.deadlineMs }, (err, response) => {
+      fn.call(client, request, this.#withKey(metadata), { deadline: Date.now() + options.deadlineMs }, (err, response) => {
         if (err !== null) reject(this.#translate(err, method, options));
         else resolve(response as Res);
       });
@@ -80,7 +98,7 @@ export class Connection {
     return new Promise<Res>((resolve, reject) => {
       // Aborted once the call has its status, so a writer waiting for 'drain' stops.
       const done = new AbortController();
-      const stream = fn.call(client, metadata, { deadline: Date.now() + options.deadlineMs }, (err, response) => {
+      const stream = fn.call(client, this.#withKey(metadata), { deadline: Date.now() + options.deadlineMs }, (err, response) => {
         done.abort();
         if (err !== null) reject(this.#translate(err, method, options));
         else resolve(response as Res);
@@ -94,7 +112,7 @@ export class Connection {
   }
 
   #translate(err: ServiceError, method: string, options: { deadlineMs: number; requestId: string; slotId?: string | undefined }): EaisError {
-    return translateError(err, { endpoint: this.endpoint, method, ...options });
+    return translateError(err, { endpoint: this.endpoint, method, tls: this.security.tls !== undefined, mtls: this.security.tls?.cert !== undefined, ...options });
   }
 
   /** Closes the channel; later calls fail. */
@@ -102,6 +120,15 @@ export class Connection {
     this.control.close();
     this.inference.close();
   }
+}
+
+/**
+ * A connection to the daemon an endpoint names, secured as the options and environment
+ * say. TypeError for an endpoint that is not a gRPC address or unreadable TLS files.
+ */
+export function connect(endpoint: string, options: SecurityOptions = {}): Connection {
+  const target = parseEndpoint(endpoint);
+  return new Connection(target, resolveSecurity(target, options), endpoint);
 }
 
 /** A fresh request id. */

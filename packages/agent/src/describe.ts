@@ -12,7 +12,8 @@ import {
   type SlotState,
   type TensorInfoMessage,
 } from '@eais/shared';
-import { Connection, defaultEndpoint, newRequestId } from './client.js';
+import { connect, defaultEndpoint, newRequestId } from './client.js';
+import type { SecurityOptions } from './security.js';
 
 /** A slot: spec, place, state. */
 export interface SlotInfo {
@@ -109,6 +110,10 @@ export interface Description {
   readonly boundSlotId: string | undefined;
   /** The caller's models, when described through an attached agent. */
   readonly models: readonly ModelInfo[];
+  /** How the daemon is exposed: TLS on both ports, client certificates required, operator keys. */
+  readonly security: { readonly tls: boolean; readonly mtls: boolean; readonly keys: boolean };
+  /** What the daemon's operator should know, e.g. a network address served without TLS (--insecure). */
+  readonly warnings: readonly string[];
 }
 
 export function slotInfo(m: SlotMessage): SlotInfo {
@@ -191,11 +196,13 @@ export function description(endpoint: string, m: DescribeResponse): Description 
     engines: m.engines.map(engineInfo),
     boundSlotId: m.bound_slot_id === '' ? undefined : m.bound_slot_id,
     models: m.models.map(modelInfo),
+    security: { tls: m.security?.tls === true, mtls: m.security?.mtls === true, keys: m.security?.keys === true },
+    warnings: m.warnings ?? [],
   };
 }
 
 /** Options of {@link describe}. */
-export interface DescribeOptions {
+export interface DescribeOptions extends SecurityOptions {
   /** `host:port` of the daemon; default EAIS_ENDPOINT, else 127.0.0.1:50051. */
   readonly endpoint?: string | undefined;
   readonly deadlineMs?: number | undefined;
@@ -209,7 +216,7 @@ export interface DescribeOptions {
  */
 export async function describe(options: DescribeOptions = {}): Promise<Description> {
   const endpoint = options.endpoint ?? defaultEndpoint();
-  const connection = new Connection(endpoint);
+  const connection = connect(endpoint, options);
   try {
     const requestId = newRequestId();
     const metadata = bindMetadata(options.token, undefined, requestId);

@@ -1,6 +1,6 @@
 // Failed calls → typed errors: daemon statuses keep their reason; transport ones get advice.
 
-import { errorFromStatus, type EaisError, type StatusLike } from '@eais/shared';
+import { createError, errorFromStatus, type EaisError, type StatusLike } from '@eais/shared';
 import { status } from '@grpc/grpc-js';
 
 /** What the agent knows about a call when it fails. */
@@ -10,6 +10,9 @@ export interface CallInfo {
   readonly requestId?: string | undefined;
   readonly slotId?: string | undefined;
   readonly deadlineMs?: number | undefined;
+  /** Whether the connection used TLS, and a client certificate. */
+  readonly tls?: boolean | undefined;
+  readonly mtls?: boolean | undefined;
 }
 
 /**
@@ -18,6 +21,10 @@ export interface CallInfo {
  * get a message that says what to do.
  */
 export function translateError(err: StatusLike, call: CallInfo): EaisError {
+  if (err.code === status.UNAVAILABLE && err.metadata?.get('eais-reason').length !== 1) {
+    const tls = tlsAdvice(err.details ?? err.message ?? '', call);
+    if (tls !== undefined) return createError('TLS_FAILED', tls, { requestId: call.requestId, slotId: call.slotId, cause: err });
+  }
   return errorFromStatus(err, { requestId: call.requestId, slotId: call.slotId }, (code, details) => {
     switch (code) {
       case status.UNAVAILABLE:
@@ -34,4 +41,37 @@ export function translateError(err: StatusLike, call: CallInfo): EaisError {
         return `${call.method} failed: ${details}`;
     }
   });
+}
+
+/**
+ * What to fix when a connection failed in its TLS handshake, from grpc-js's (OpenSSL's)
+ * words; undefined when the failure does not look like TLS. These strings are the only
+ * foreign text the agent reads, here where they enter.
+ */
+function tlsAdvice(details: string, call: CallInfo): string | undefined {
+  const at = `the daemon at ${call.endpoint}`;
+  if (/wrong version number|packet length too long|http request/i.test(details)) {
+    return `${at} does not speak TLS (it runs without --tls-cert): drop the tls options and EAIS_TLS_* settings, or use grpc:// (${details.slice(0, 200)})`;
+  }
+  if (/certificate required|alert handshake failure/i.test(details) && call.mtls !== true) {
+    return `${at} requires a client certificate (mTLS): pass tls: { cert, key } (EAIS_TLS_CERT, EAIS_TLS_KEY, --tls-cert/--tls-key) signed by a CA the daemon trusts`;
+  }
+  if (/unknown ca|bad certificate|certificate unknown|decrypt error/i.test(details)) {
+    return `${at} refused this agent's client certificate: use one signed by the CA the daemon trusts (--tls-client-ca)`;
+  }
+  if (/ALTNAME|does not match certificate|Hostname\/IP/i.test(details)) {
+    return `${at} presented a certificate for another name: connect by a name or address its certificate lists, or set tls.serverName to one (${details.slice(0, 200)})`;
+  }
+  if (/self[- ]signed|unable to verify|unable to get (local )?issuer|certificate verify failed|CERT_HAS_EXPIRED|certificate has expired|UNABLE_TO_VERIFY/i.test(details)) {
+    return `${at} presented a certificate this agent does not trust: pass the CA that signed it as tls.ca (EAIS_TLS_CA, --tls-ca), or renew an expired one (${details.slice(0, 200)})`;
+  }
+  if (/Failed to connect|Connection dropped|ECONNRESET|socket hang up/i.test(details) && !/ECONNREFUSED/.test(details)) {
+    if (call.tls !== true) {
+      return `${at} closed the connection during the handshake; if it runs with TLS, connect with TLS: grpcs://, or tls: { ca } (EAIS_TLS_CA)`;
+    }
+    if (call.mtls === true) {
+      return `${at} closed the TLS connection during the handshake: it may not accept this agent's client certificate (not signed by the CA it trusts, --tls-client-ca)`;
+    }
+  }
+  return undefined;
 }

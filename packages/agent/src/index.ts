@@ -10,6 +10,7 @@ export { plan } from './plan.js';
 export type { Decoupled, Excess, GpuOption, Need, Plan } from './plan.js';
 export type { CallOptions } from './client.js';
 export type { ClientIdentity } from './instance.js';
+export type { SecurityOptions, TlsOptions } from './security.js';
 export type { Feed, Feeds, OrtTensorLike, OutputTensor, TensorInput, TfTensorLike } from './tensors.js';
 export {
   AlreadyExistsError,

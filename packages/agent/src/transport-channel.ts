@@ -15,7 +15,8 @@ import {
   type OpenDataChannelResponse,
   type RawTensor,
 } from '@eais/shared';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { newRequestId } from './client.js';
 import { grpcUpload, remainingMs, type BoundConnection, type Transport, type TransportCall } from './transport.js';
 import { CHANNEL_UPLOAD_MAX_BYTES, payloadBytes, type ModelPayload } from './upload.js';
@@ -28,12 +29,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** The host part of a `host:port` endpoint (`[::1]:50051` → `::1`). */
-export function endpointHost(endpoint: string): string {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(endpoint);
-  if (bracketed?.[1] !== undefined) return bracketed[1];
-  return endpoint.slice(0, endpoint.lastIndexOf(':'));
-}
+
 
 /** A data-channel connection: hello with a one-time ticket, then frames by id. */
 export class ChannelTransport implements Transport {
@@ -50,19 +46,33 @@ export class ChannelTransport implements Transport {
     const { slotId } = bound;
     this.#bound = bound;
     this.#slotId = slotId;
-    // Socket reads land in one buffer per connection, from which FrameReader copies each
-    // frame out at once, instead of a fresh 64 KiB buffer per read: half the garbage per tensor.
-    const socket = connect({
-      ...connectTo,
-      noDelay: true,
-      onread: {
-        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-        callback: (n, buffer) => {
-          this.#receive(buffer.subarray(0, n));
-          return true;
+    const { tls } = bound.connection.security;
+    let socket: Socket;
+    if (tls === undefined) {
+      // Socket reads land in one buffer per connection, from which FrameReader copies each
+      // frame out at once, instead of a fresh 64 KiB buffer per read: half the garbage per tensor.
+      socket = connect({
+        ...connectTo,
+        noDelay: true,
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+          callback: (n, buffer) => {
+            this.#receive(buffer.subarray(0, n));
+            return true;
+          },
         },
-      },
-    });
+      });
+    } else {
+      // The same certificates as the gRPC connection; the daemon's name is checked the same way.
+      socket = connectTls({
+        ...connectTo,
+        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+        servername: tls.serverName ?? (isIP(connectTo.host) === 0 ? connectTo.host : undefined),
+      });
+      socket.setNoDelay(true);
+      socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    }
     this.#socket = socket;
     socket.on('close', () => this.#fail(createError('UNAVAILABLE', 'the data channel closed; later requests use gRPC', { slotId })));
     socket.on('error', () => socket.destroy());
@@ -80,12 +90,12 @@ export class ChannelTransport implements Transport {
       requestId,
       slotId,
     });
-    const channel = new ChannelTransport({ host: endpointHost(connection.endpoint), port: grant.port }, bound);
+    const channel = new ChannelTransport({ host: connection.target.host, port: grant.port }, bound);
     const socket = channel.#socket;
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
       await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
+        socket.once(connection.security.tls === undefined ? 'connect' : 'secureConnect', resolve);
         socket.once('error', reject);
       });
       await channel.#request({ kind: 'hello', ticket: grant.ticket }, [], timeoutMs, requestId, 0);

@@ -1,7 +1,8 @@
 // Usage and billing meter as the app and the CLI read it: usage() and its shapes.
 
 import { bindMetadata, type GetUsageResponse, type SlotState, type SlotUsageMessage } from '@eais/shared';
-import { Connection, defaultEndpoint, newRequestId } from './client.js';
+import { connect, defaultEndpoint, newRequestId } from './client.js';
+import type { SecurityOptions } from './security.js';
 
 /** What a slot has used since the daemon first metered it. */
 export interface SlotUsage {
@@ -48,7 +49,7 @@ export function slotUsage(m: SlotUsageMessage): SlotUsage {
 }
 
 /** Options of {@link usage}. */
-export interface UsageOptions {
+export interface UsageOptions extends SecurityOptions {
   readonly endpoint?: string | undefined;
   readonly deadlineMs?: number | undefined;
   /** Internal: a bind token, for the caller's own slot only. */
@@ -58,7 +59,7 @@ export interface UsageOptions {
 /** Usage of every slot the daemon has metered (the operator's view). UNAVAILABLE when unreachable. */
 export async function usage(options: UsageOptions = {}): Promise<SlotUsage[]> {
   const endpoint = options.endpoint ?? defaultEndpoint();
-  const connection = new Connection(endpoint);
+  const connection = connect(endpoint, options);
   try {
     const requestId = newRequestId();
     const response = await connection.unary<GetUsageResponse>(connection.control, 'GetUsage', {}, bindMetadata(options.token, undefined, requestId), {

@@ -8,7 +8,7 @@
 // A reader allocates each frame whole (from a BufferPool where the owner recycles), so
 // tensors are aligned typed views.
 
-import type { BufferPool } from './buffer-pool.js';
+import { BufferPool } from './buffer-pool.js';
 import type { RawTensor } from './inference.js';
 
 /** A tensor's place in a frame's payload. */
@@ -132,14 +132,64 @@ export interface Frame {
 /** The bytes of one of a frame's tensors, a view into the frame. */
 export function frameTensorBytes(frame: Frame, tensor: FrameTensor): Uint8Array {
   if (tensor.offset < 8 || tensor.offset + tensor.length > frame.buffer.length) {
-    throw new Error(`tensor "${tensor.name}" lies outside its frame`);
+    throw new FrameError(`tensor ${tensor.name.slice(0, 64)} lies outside its frame`);
   }
   return new Uint8Array(frame.buffer.buffer, frame.buffer.byteOffset + tensor.offset, tensor.length);
 }
 
+/** A frame that breaks the format: the peer's mistake, answered INVALID_ARGUMENT (BAD_REQUEST). */
+export class FrameError extends Error {
+  override name = 'FrameError';
+}
+
+const KINDS: ReadonlySet<string> = new Set(['hello', 'welcome', 'infer', 'echo', 'upload', 'result', 'error']);
+const STRING_FIELDS = ['ticket', 'model', 'requestId', 'sha256', 'format', 'reason', 'message', 'slotId'] as const;
+const NUMBER_FIELDS = ['deadlineMs', 'code'] as const;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * Checks a parsed header against the frame format before anything reads it: a plain
+ * object of a known kind with a whole-number id, fields of their types, and tensors that
+ * lie inside the frame's payload. FrameError otherwise, saying which field is wrong.
+ */
+export function checkFrameHeader(value: unknown, frameLength: number, payloadStart: number): FrameHeader {
+  if (!isPlainObject(value)) throw new FrameError(`a frame header must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+  if (typeof value.kind !== 'string' || !KINDS.has(value.kind)) throw new FrameError(`a frame header's kind must be one of ${[...KINDS].join(', ')}`);
+  if (!isCount(value.id)) throw new FrameError("a frame header's id must be a whole number ≥ 0");
+  for (const field of STRING_FIELDS) {
+    if (value[field] !== undefined && typeof value[field] !== 'string') throw new FrameError(`a frame header's ${field} must be a string`);
+  }
+  for (const field of NUMBER_FIELDS) {
+    if (value[field] !== undefined && typeof value[field] !== 'number') throw new FrameError(`a frame header's ${field} must be a number`);
+  }
+  if (value.alreadyStored !== undefined && typeof value.alreadyStored !== 'boolean') throw new FrameError("a frame header's alreadyStored must be true or false");
+  if (value.outputs !== undefined && !(Array.isArray(value.outputs) && value.outputs.every((o) => typeof o === 'string'))) {
+    throw new FrameError("a frame header's outputs must be an array of output names");
+  }
+  if (value.tensors !== undefined) {
+    if (!Array.isArray(value.tensors)) throw new FrameError("a frame header's tensors must be an array");
+    value.tensors.forEach((t: unknown, i) => {
+      if (!isPlainObject(t)) throw new FrameError(`tensor ${i} of the frame must be an object`);
+      if (typeof t.name !== 'string' || typeof t.datatype !== 'string') throw new FrameError(`tensor ${i} of the frame needs a name and a datatype (strings)`);
+      if (!Array.isArray(t.shape) || !t.shape.every(isCount)) throw new FrameError(`tensor ${i} of the frame needs a shape of whole numbers ≥ 0`);
+      if (!isCount(t.offset) || !isCount(t.length) || t.offset < payloadStart || t.offset + t.length > frameLength) {
+        throw new FrameError(`tensor ${i} of the frame lies outside the frame's payload (offset ${String(t.offset)}, length ${String(t.length)}, frame ${frameLength} bytes)`);
+      }
+    });
+  }
+  return value as unknown as FrameHeader;
+}
+
 /**
  * Turns socket chunks into frames. Each frame gets a buffer of its own, sized from its
- * prefix (taken from `pool` when given), and socket bytes are copied into it once.
+ * prefix (taken from `pool` when given) once the prefix is within the reader's limit, and
+ * socket bytes are copied into it once. FrameError for a frame that breaks the format;
+ * the reader is unusable after one.
  */
 export class FrameReader {
   #frame: Buffer | undefined;
@@ -148,11 +198,25 @@ export class FrameReader {
   #prefixFilled = 0;
 
   constructor(
-    private readonly maxBytes = MAX_FRAME_BYTES,
+    private maxBytes = MAX_FRAME_BYTES,
     private readonly pool?: BufferPool,
   ) {}
 
-  /** Feeds a chunk; returns the frames it completed. Throws on a malformed frame. */
+  /** Largest frame accepted from now on (e.g. raised once the peer is authenticated). */
+  set limit(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  get limit(): number {
+    return this.maxBytes;
+  }
+
+  /** Bytes of the frame being read that are still to come (0 between frames). */
+  get pending(): number {
+    return this.#frame === undefined ? 0 : this.#frame.length - this.#filled;
+  }
+
+  /** Feeds a chunk; returns the frames it completed. Throws FrameError on a malformed frame. */
   push(chunk: Buffer): Frame[] {
     const frames: Frame[] = [];
     let at = 0;
@@ -164,7 +228,7 @@ export class FrameReader {
         at += take;
         if (this.#prefixFilled < 4) break;
         const rest = this.#prefix.readUInt32LE(0);
-        if (rest < 4 || rest + 4 > this.maxBytes) throw new Error(`a frame of ${rest + 4} bytes is outside 8 to ${this.maxBytes}`);
+        if (rest < 4 || rest + 4 > this.maxBytes) throw new FrameError(`a frame of ${rest + 4} bytes is outside 8 to ${this.maxBytes}`);
         this.#frame = this.pool?.take(rest + 4) ?? Buffer.allocUnsafeSlow(rest + 4);
         this.#prefix.copy(this.#frame, 0);
         this.#filled = 4;
@@ -178,11 +242,23 @@ export class FrameReader {
       if (this.#filled === frame.length) {
         this.#frame = undefined;
         const length = frame.readUInt32LE(4);
-        if (length + 8 > frame.length) throw new Error('a frame header runs past its frame');
-        const header = JSON.parse(frame.toString('utf8', 8, 8 + length)) as FrameHeader;
-        frames.push({ header, buffer: frame });
+        if (length + 8 > frame.length) throw new FrameError('a frame header runs past its frame');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(frame.toString('utf8', 8, 8 + length));
+        } catch {
+          throw new FrameError('a frame header is not valid JSON');
+        }
+        frames.push({ header: checkFrameHeader(parsed, frame.length, 8 + length), buffer: frame });
       }
     }
     return frames;
+  }
+
+  /** Gives back the buffer of a frame that was being read (the connection is done). */
+  discard(): void {
+    const frame = this.#frame;
+    this.#frame = undefined;
+    if (frame !== undefined) BufferPool.recycle(frame.buffer);
   }
 }

@@ -67,6 +67,12 @@ export const REASONS = {
     summary: 'The agent was detached (or its bind lost); attach again before using it.',
   },
   TOKEN_MISSING: { code: status.UNAUTHENTICATED, summary: 'The call carries no bind token.' },
+  KEY_MISSING: { code: status.UNAUTHENTICATED, summary: 'The daemon admits only holders of an operator key, and the call carries none.' },
+  KEY_UNKNOWN: { code: status.UNAUTHENTICATED, summary: "The operator key is not in the daemon's keys file." },
+  KEY_REGION: { code: status.PERMISSION_DENIED, summary: "The operator key may not bind slots in the daemon's region." },
+  OPERATOR_ONLY: { code: status.PERMISSION_DENIED, summary: 'Only an operator key may read every slot (GetUsage without a bind token).' },
+  TENANT_SLOT_LIMIT: { code: status.RESOURCE_EXHAUSTED, summary: 'The tenant holds as many slots as its operator key allows.' },
+  CHANNEL_LIMIT: { code: status.RESOURCE_EXHAUSTED, summary: 'The bind holds as many data-channel connections as the daemon allows (--max-channels).' },
   TOKEN_UNKNOWN: { code: status.UNAUTHENTICATED, summary: 'The bind token is not one this daemon issued.' },
   TOKEN_WRONG_SLOT: { code: status.PERMISSION_DENIED, summary: 'The bind token belongs to another slot.' },
   TOKEN_REVOKED: {
@@ -84,6 +90,10 @@ export const REASONS = {
   },
   DEADLINE_EXCEEDED: { code: status.DEADLINE_EXCEEDED, summary: "The call did not finish before its deadline." },
   UNAVAILABLE: { code: status.UNAVAILABLE, summary: 'The daemon could not be reached.' },
+  TLS_FAILED: {
+    code: status.UNAVAILABLE,
+    summary: 'The TLS handshake with the daemon failed (plaintext against TLS, unknown CA, missing or refused client certificate); the message says what to fix.',
+  },
   SHUTTING_DOWN: { code: status.UNAVAILABLE, summary: 'The daemon is shutting down and takes no new work.' },
   CANCELLED: { code: status.CANCELLED, summary: 'The call was cancelled.' },
   RESOURCE_EXHAUSTED: {

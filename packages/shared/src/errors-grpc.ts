@@ -4,14 +4,23 @@ import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { defaultReason, isReason } from './error-reasons.js';
 import { createError, type EaisError, type ErrorContext } from './errors.js';
 import { MD, metadataString } from './metadata.js';
+import { clip, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from './text-clip.js';
 
 /** The status a handler sends for an error: code, message, and reason/request/slot trailers. */
 export function errorToStatus(err: EaisError): StatusObject {
   const metadata = new Metadata();
-  metadata.set(MD.errorReason, err.reason);
-  if (err.requestId !== undefined) metadata.set(MD.errorRequestId, err.requestId);
-  if (err.slotId !== undefined) metadata.set(MD.errorSlotId, err.slotId);
-  return { code: err.code, details: err.message, metadata };
+  // A trailer that grpc-js refuses (not printable ASCII) is left out rather than thrown.
+  const trailer = (key: string, value: string): void => {
+    try {
+      metadata.set(key, value);
+    } catch {
+      // Left out.
+    }
+  };
+  trailer(MD.errorReason, err.reason);
+  if (err.requestId !== undefined) trailer(MD.errorRequestId, clip(err.requestId, MAX_ID_CHARS));
+  if (err.slotId !== undefined) trailer(MD.errorSlotId, clip(err.slotId, MAX_ID_CHARS));
+  return { code: err.code, details: clip(err.message, MAX_MESSAGE_CHARS), metadata };
 }
 
 /** What a failed grpc-js call hands back (a `ServiceError`), as far as eais reads it. */

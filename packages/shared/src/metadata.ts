@@ -8,6 +8,8 @@ export const MD = {
   authorization: 'authorization',
   /** Optional: the slot a call is meant for; checked against the token's slot. */
   slotId: 'x-eais-slot-id',
+  /** The operator key on Attach (and Describe, GetUsage) when the daemon runs with --auth-keys. */
+  key: 'x-eais-key',
   /** Optional: a client-chosen id for the call, echoed in logs and errors. */
   requestId: 'x-request-id',
   /** Trailing metadata on errors: the stable reason code. */

@@ -2,6 +2,7 @@
 
 import { DTYPES, dtypeFromWire, dtypeInfo, type DType, type DTypeInfo, type TypedArray } from './dtype.js';
 import { createError } from './errors.js';
+import { clip } from './text-clip.js';
 
 /** A tensor in memory: element type, dimensions, and the elements row-major. */
 export interface Tensor {
@@ -29,7 +30,7 @@ export function elementCount(shape: readonly number[], what: string): number {
     if (!Number.isSafeInteger(dim) || dim < 0) {
       throw createError(
         'BAD_SHAPE',
-        `${what}: dimension ${i} of shape [${shape.join(', ')}] is ${dim}; dimensions must be whole numbers from 0 to 2^53-1`,
+        `${what}: dimension ${i} of shape [${clip(shape.join(', '))}] is ${dim}; dimensions must be whole numbers from 0 to 2^53-1`,
       );
     }
     count *= BigInt(dim);
@@ -37,7 +38,7 @@ export function elementCount(shape: readonly number[], what: string): number {
   if (count > MAX_ELEMENTS) {
     throw createError(
       'BAD_SHAPE',
-      `${what}: shape [${shape.join(', ')}] has ${count} elements, more than any tensor can hold; check the dimensions`,
+      `${what}: shape [${clip(shape.join(', '))}] has ${count} elements, more than any tensor can hold; check the dimensions`,
     );
   }
   return Number(count);
@@ -48,7 +49,7 @@ export function wireDtype(datatype: string, what: string): DTypeInfo {
   const info = dtypeFromWire(datatype);
   if (info === undefined) {
     const supported = DTYPES.map((d) => dtypeInfo(d)?.wire).join(', ');
-    throw createError('UNSUPPORTED_DTYPE', `${what}: datatype "${datatype}" is not supported; use one of ${supported}`);
+    throw createError('UNSUPPORTED_DTYPE', `${what}: datatype "${clip(datatype, 32)}" is not supported; use one of ${supported}`);
   }
   return info;
 }
@@ -65,7 +66,7 @@ export function decodeTensor(datatype: string, shape: readonly number[], raw: Ui
   if (raw.byteLength !== expected) {
     throw createError(
       'BAD_TENSOR_SIZE',
-      `${what}: raw contents are ${raw.byteLength} bytes, but shape [${shape.join(', ')}] of ${datatype} needs ${expected} bytes (${count} × ${info.size})`,
+      `${what}: raw contents are ${raw.byteLength} bytes, but shape [${clip(shape.join(', '))}] of ${datatype} needs ${expected} bytes (${count} × ${info.size})`,
     );
   }
   return { dtype: info.dtype, dims: [...shape], data: typedView(info, raw, count) };

@@ -220,6 +220,8 @@ export interface DescribeResponse {
   bound_slot_id: string;
   models: ModelMessage[];
   data_channel_port: number;
+  security: { tls: boolean; mtls: boolean; keys: boolean } | null;
+  warnings: string[];
 }
 
 export interface OpenDataChannelResponse {

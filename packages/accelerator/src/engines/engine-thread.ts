@@ -4,6 +4,7 @@
 
 import { createError, errorFromThread, type Tensor } from '@eais/shared';
 import { once } from 'node:events';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -71,6 +72,19 @@ class EngineWorker {
       await exited.catch(() => undefined);
     }
   }
+}
+
+/**
+ * An engine's error with the daemon's own paths taken out (the model store's folders):
+ * foreign error text reaches clients, and local paths are not theirs to see.
+ */
+export function scrubPaths(err: unknown, source: ModelSource): unknown {
+  if (!(err instanceof Error)) return err;
+  // <state dir>/models/<sha256>/<model file or folder>
+  const modelDir = dirname(source.path);
+  const stateDir = dirname(dirname(modelDir));
+  err.message = err.message.split(modelDir).join('<model>').split(stateDir).join('<state dir>');
+  return err;
 }
 
 /** How long after a load the engine prepares the next spare (not competing with the first run). */
@@ -178,7 +192,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         if (reply.kind !== 'loaded') throw new Error(`unexpected reply ${reply.kind}`);
       } catch (err) {
         await worker.terminate();
-        throw err;
+        throw scrubPaths(err, source);
       } finally {
         prepareSpare();
       }
@@ -192,7 +206,9 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         async run(feeds, outputs, timing) {
           const id = (next += 1);
           const wire: WireTensorMessage[] = Object.entries(feeds).map(([name, tensor]) => ({ name, tensor: ownTensor(tensor) }));
-          const result = await worker.request({ kind: 'run', id, feeds: wire, outputs }, transferList(wire));
+          const result = await worker.request({ kind: 'run', id, feeds: wire, outputs }, transferList(wire)).catch((err: unknown) => {
+            throw scrubPaths(err, source);
+          });
           if (result.kind !== 'result') throw new Error(`unexpected reply ${result.kind}`);
           for (const buffer of result.returned) FRAME_POOL.adopt(buffer);
           if (timing !== undefined) timing.engineMs = result.runMs;

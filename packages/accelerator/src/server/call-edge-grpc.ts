@@ -1,7 +1,7 @@
 // gRPC calls onto the call edge: a call's context from its metadata and deadline, and its
 // answer as a gRPC status (the error codec in @eais/shared).
 
-import { errorToStatus, MD, metadataString } from '@eais/shared';
+import { clip, errorToStatus, MAX_ID_CHARS, MD, metadataString } from '@eais/shared';
 import type {
   handleClientStreamingCall,
   handleUnaryCall,
@@ -14,6 +14,8 @@ import type { CallContext, CallEdge } from './call-edge.js';
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
+const clippedId = (id: string | undefined): string | undefined => (id === undefined ? undefined : clip(id, MAX_ID_CHARS));
+
 /**
  * The context of a gRPC call: its request id (the client's x-request-id or a new one),
  * deadline, cancellation, and the bind token and slot its metadata presents.
@@ -24,10 +26,14 @@ export function grpcContext(edge: CallEdge, method: string, call: AnyCall): Call
   (call as NodeJS.EventEmitter).once('cancelled', () => cancelled.abort());
   return edge.context({
     method,
-    requestId: metadataString(call.metadata, MD.requestId),
+    requestId: clippedId(metadataString(call.metadata, MD.requestId)),
     deadlineMs: deadline instanceof Date ? deadline.getTime() : deadline,
     signal: cancelled.signal,
-    credentials: bindCredentials(metadataString(call.metadata, MD.authorization), metadataString(call.metadata, MD.slotId)),
+    credentials: bindCredentials(
+      metadataString(call.metadata, MD.authorization),
+      metadataString(call.metadata, MD.slotId),
+      metadataString(call.metadata, MD.key),
+    ),
   });
 }
 

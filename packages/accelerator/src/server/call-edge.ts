@@ -2,7 +2,7 @@
 // frames): request ids, per-call loggers, errors normalized and logged once, every call
 // answered exactly once, calls in flight tracked, and shutdown (drain, then cut).
 
-import { createError, EaisError } from '@eais/shared';
+import { clip, createError, EaisError, MAX_MESSAGE_CHARS } from '@eais/shared';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BindCredentials } from '../auth/bind-token.js';
@@ -90,7 +90,7 @@ export class CallEdge {
   failure(err: unknown, context: CallContext): EaisError {
     const error = EaisError.from(err, { requestId: context.requestId, slotId: context.slotId });
     if (error.reason === 'INTERNAL') context.log.error({ outcome: 'failed', err: err instanceof Error ? err : new Error(String(err)) }, 'call failed');
-    else context.log.info({ outcome: 'rejected', status: error.codeName, reason: error.reason }, error.message);
+    else context.log.info({ outcome: 'rejected', status: error.codeName, reason: error.reason }, clip(error.message, MAX_MESSAGE_CHARS));
     return error;
   }
 

@@ -3,9 +3,10 @@
 
 import type { DescribeResponse, SlotUsageMessage } from '@eais/shared';
 import type { BindCredentials } from '../auth/bind-token.js';
+import type { OperatorKey } from '../auth/operator-keys.js';
+import type { ConnectionLimits } from '../config.js';
 import type { BatchRequest } from '../slots/batch-policy.js';
 import type { Bind, BindTable } from '../slots/bind.js';
-import type { Slot } from '../slots/slot.js';
 import type { SlotModel } from '../slots/slot-model.js';
 import type { ModelStore } from '../store/model-store.js';
 import type { CallContext } from './call-edge.js';
@@ -17,13 +18,23 @@ export interface DaemonCore {
   readonly ready: boolean;
   readonly binds: BindTable;
   readonly store: ModelStore;
+  /** What a connection may hold and how long it may sit. */
+  readonly limits: ConnectionLimits;
+  /**
+   * The grant of the call's operator key; undefined in local mode (no keys). UNAUTHENTICATED
+   * (KEY_MISSING, KEY_UNKNOWN) when the daemon has keys and the call no valid one.
+   */
+  admit(credentials: BindCredentials): OperatorKey | undefined;
   /**
    * The bind that credentials authorize, lease renewed. UNAVAILABLE (SHUTTING_DOWN) while
    * shutting down; else see BindTable.authenticate.
    */
   authenticate(credentials: BindCredentials): Bind;
-  /** Loads a stored model on a slot under `name` with the daemon's engines and batching defaults. */
-  loadModel(slot: Slot, name: string, sha256: string, batching: BatchRequest): Promise<SlotModel>;
+  /**
+   * Loads a stored model on the bind's slot under `name` with the daemon's engines and
+   * batching defaults; a load that outlives its bind is dropped (TOKEN_REVOKED).
+   */
+  loadModel(bind: Bind, name: string, sha256: string, batching: BatchRequest): Promise<SlotModel>;
   /** Daemon, slots and engines; with a bind, its slot's models. */
   describe(bind: Bind | undefined, dataChannelPort: number): Promise<DescribeResponse>;
   /** Usage of the bound slot, or of every slot metered here without a bind. */

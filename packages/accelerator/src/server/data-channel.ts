@@ -6,12 +6,16 @@
 
 import {
   BufferPool,
+  clip,
   createError,
+  EaisError,
   errorToFrame,
   frameTensorBytes,
+  FrameError,
   FrameReader,
+  MAX_FRAME_BYTES,
+  MAX_ID_CHARS,
   writeFrame,
-  type EaisError,
   type Frame,
   type FrameHeader,
   type InferenceRequest,
@@ -19,15 +23,26 @@ import {
 } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { FRAME_POOL, markTransferable } from '../engines/tensor-bytes.js';
-import type { Bind, BindTable } from '../slots/bind.js';
+import type { ConnectionLimits } from '../config.js';
+import { assertBound, type Bind, type BindTable } from '../slots/bind.js';
 import { infer } from '../slots/infer.js';
 import type { ModelStore } from '../store/model-store.js';
 import type { CallContext, CallEdge } from './call-edge.js';
+import { channelTlsOptions, type TlsMaterial } from './tls.js';
 import { receiveUpload } from './upload.js';
 
 const TICKET_TTL_MS = 30_000;
+/** Largest frame read before hello: a hello is a few hundred bytes. */
+const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
+
+/** A bind's connections and the bytes of its requests in flight on them. */
+interface BindSockets {
+  readonly sockets: Set<Socket>;
+  inflightBytes: number;
+}
 
 interface Ticket {
   readonly bind: Bind;
@@ -65,18 +80,29 @@ function inferenceRequest(frame: Frame): InferenceRequest {
 export class DataChannelServer {
   readonly #server: Server;
   readonly #tickets = new Map<string, Ticket>();
-  readonly #sockets = new Map<Bind, Set<Socket>>();
+  readonly #binds = new Map<Bind, BindSockets>();
+  #pending = 0;
   #port = 0;
 
   constructor(
     binds: BindTable,
     private readonly store: ModelStore,
     private readonly edge: CallEdge,
+    private readonly limits: ConnectionLimits,
+    private readonly log: Logger,
+    tls?: TlsMaterial,
   ) {
-    this.#server = createServer((socket) => this.#accept(socket));
+    if (tls === undefined) {
+      this.#server = createServer((socket) => this.#accept(socket));
+    } else {
+      // A handshake that fails or takes longer than the hello timeout closes the socket.
+      this.#server = createTlsServer(channelTlsOptions(tls, limits.helloTimeoutMs), (socket) => this.#accept(socket));
+      this.#server.on('tlsClientError', (err) => this.log.debug({ err }, 'data-channel TLS handshake failed'));
+    }
     binds.onDetach((bind) => {
-      for (const socket of this.#sockets.get(bind) ?? []) socket.destroy();
-      this.#sockets.delete(bind);
+      for (const socket of this.#binds.get(bind)?.sockets ?? []) socket.destroy();
+      this.#binds.delete(bind);
+      for (const [key, t] of this.#tickets) if (t.bind === bind) this.#tickets.delete(key);
     });
   }
 
@@ -105,41 +131,115 @@ export class DataChannelServer {
     return { ticket, expiresAtMs };
   }
 
+  /**
+   * A new connection: it must say hello with a live ticket within the hello timeout, its
+   * frames are at most a few KiB until then, a frame that stalls part-way or a connection
+   * idle past the idle timeout is closed, and nothing it sends can throw out of here.
+   */
   #accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const reader = new FrameReader(undefined, FRAME_POOL);
-    let bind: Bind | undefined;
-    const refuse = (err: EaisError): void => {
-      writeFrame(socket, errorToFrame(err, 0));
-      socket.end();
-    };
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => bind !== undefined && this.#sockets.get(bind)?.delete(socket));
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        refuse(createError('BAD_REQUEST', `malformed data-channel frame: ${(err as Error).message}`));
-        return;
+    if (this.#pending >= this.limits.maxPendingConnections) {
+      socket.destroy();
+      return;
+    }
+    this.#pending += 1;
+    let counted = true;
+    const unpend = (): void => {
+      if (counted) this.#pending -= 1;
+      counted = false;
+    };
+    const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES, FRAME_POOL);
+    let bind: Bind | undefined;
+    let stall: NodeJS.Timeout | undefined;
+    let refused = false;
+    const refuse = (err: EaisError): void => {
+      if (refused) return;
+      refused = true;
+      if (!socket.destroyed) {
+        writeFrame(socket, errorToFrame(err, 0));
+        socket.end();
+        // A peer that does not read its refusal does not keep the socket.
+        setTimeout(() => socket.destroy(), 1000).unref();
       }
-      for (const frame of frames) {
-        if (bind === undefined) {
-          const ticket = frame.header.kind === 'hello' ? this.#tickets.get(frame.header.ticket ?? '') : undefined;
-          if (ticket === undefined || ticket.expiresAtMs < Date.now()) {
-            refuse(createError('TOKEN_UNKNOWN', 'a data channel opens with a hello frame carrying a fresh ticket from OpenDataChannel'));
-            return;
-          }
-          this.#tickets.delete(frame.header.ticket ?? '');
-          bind = ticket.bind;
-          if (!this.#sockets.has(bind)) this.#sockets.set(bind, new Set());
-          this.#sockets.get(bind)?.add(socket);
-          writeFrame(socket, { kind: 'welcome', id: 0, slotId: bind.slot.id });
-          continue;
+      reader.discard();
+    };
+    const hello = setTimeout(() => refuse(createError('TOKEN_MISSING', `no hello within ${this.limits.helloTimeoutMs} ms; a data channel opens with a hello frame carrying a ticket from OpenDataChannel`)), this.limits.helloTimeoutMs);
+    hello.unref();
+    socket.setTimeout(this.limits.idleTimeoutMs, () => socket.destroy());
+    socket.on('close', () => {
+      unpend();
+      clearTimeout(hello);
+      clearTimeout(stall);
+      reader.discard();
+      if (bind !== undefined) this.#binds.get(bind)?.sockets.delete(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      try {
+        const frames = reader.push(chunk);
+        // A frame that starts must finish within the stall timeout (a slow or silent peer
+        // must not hold its buffer).
+        if (reader.pending === 0) {
+          clearTimeout(stall);
+          stall = undefined;
+        } else if (stall === undefined) {
+          stall = setTimeout(() => refuse(createError('BAD_REQUEST', `a frame stalled for ${this.limits.stallTimeoutMs} ms part-way through`)), this.limits.stallTimeoutMs);
+          stall.unref();
         }
-        this.#serve(socket, bind, frame);
+        for (const frame of frames) {
+          if (bind === undefined) {
+            bind = this.#hello(socket, frame);
+            clearTimeout(hello);
+            unpend();
+            reader.limit = Math.min(MAX_FRAME_BYTES, this.limits.maxInflightBytes);
+            continue;
+          }
+          this.#serve(socket, bind, frame);
+        }
+      } catch (err) {
+        if (err instanceof FrameError) refuse(createError('BAD_REQUEST', `malformed data-channel frame: ${err.message}`));
+        else if (err instanceof EaisError) refuse(err);
+        else {
+          this.log.error({ err }, 'data-channel connection failed');
+          refuse(createError('INTERNAL', 'the data channel failed; the daemon log has the cause'));
+        }
       }
     });
+  }
+
+  /** Takes the hello frame: a live, unused ticket of a bind that has not ended. Throws what to refuse it with. */
+  #hello(socket: Socket, frame: Frame): Bind {
+    const ticket = frame.header.kind === 'hello' ? this.#tickets.get(frame.header.ticket ?? '') : undefined;
+    if (ticket === undefined || ticket.expiresAtMs < Date.now()) {
+      throw createError('TOKEN_UNKNOWN', 'a data channel opens with a hello frame carrying a fresh ticket from OpenDataChannel');
+    }
+    this.#tickets.delete(frame.header.ticket ?? '');
+    const { bind } = ticket;
+    assertBound(bind);
+    let held = this.#binds.get(bind);
+    if (held === undefined) {
+      held = { sockets: new Set(), inflightBytes: 0 };
+      this.#binds.set(bind, held);
+    }
+    if (held.sockets.size >= this.limits.maxChannelSockets) {
+      throw createError('CHANNEL_LIMIT', `slot ${bind.slot.id} holds ${held.sockets.size} data-channel connections already, the most a bind may (--max-channels)`);
+    }
+    held.sockets.add(socket);
+    writeFrame(socket, { kind: 'welcome', id: 0, slotId: bind.slot.id });
+    return bind;
+  }
+
+  /** Counts a frame's bytes against its bind while it is served; reading pauses over the cap. */
+  #hold(bind: Bind, bytes: number): () => void {
+    const held = this.#binds.get(bind);
+    if (held === undefined) return () => undefined;
+    held.inflightBytes += bytes;
+    if (held.inflightBytes > this.limits.maxInflightBytes) for (const s of held.sockets) s.pause();
+    return () => {
+      held.inflightBytes -= bytes;
+      if (held.inflightBytes <= this.limits.maxInflightBytes) for (const s of held.sockets) if (!s.destroyed) s.resume();
+    };
   }
 
   /** One frame, one call on the edge; answered with a result or an error frame of its id. */
@@ -147,17 +247,19 @@ export class DataChannelServer {
     const { header } = frame;
     const context = this.edge.context({
       method: `channel.${header.kind}`,
-      requestId: header.requestId ?? String(header.id),
+      requestId: header.requestId === undefined ? String(header.id) : clip(header.requestId, MAX_ID_CHARS),
       deadlineMs: header.deadlineMs ?? Number.POSITIVE_INFINITY,
       credentials: { token: undefined, slotId: bind.slot.id },
     });
     context.setSlot(bind.slot.id);
+    const release = this.#hold(bind, frame.buffer.length);
     // An echo's reply is a view of its request frame, which is free again once written.
     const written = header.kind === 'echo' ? () => BufferPool.recycle(frame.buffer.buffer) : undefined;
     this.edge.run(
       context,
       () => this.#work(bind, frame, context),
       (err, result) => {
+        release();
         if (socket.destroyed) return;
         if (err === null && result !== undefined) writeFrame(socket, { kind: 'result', id: header.id, ...result.header }, result.tensors, written);
         else if (err !== null) writeFrame(socket, errorToFrame(err, header.id));
@@ -167,6 +269,9 @@ export class DataChannelServer {
 
   async #work(bind: Bind, frame: Frame, context: CallContext): Promise<Result> {
     const { header } = frame;
+    // The socket may outlive its bind for a moment (frames already read): nothing of an
+    // ended bind touches the slot, which may serve the next client already.
+    assertBound(bind);
     bind.lease.renew();
     markTransferable(frame.buffer.buffer);
     switch (header.kind) {
@@ -192,7 +297,7 @@ export class DataChannelServer {
       const { header } = frame;
       const result = await receiveUpload(
         this.store,
-        bind.slot,
+        bind,
         { sha256: header.sha256 ?? '', sizeBytes: payload.bytes.byteLength, format: header.format ?? '' },
         (async function* () {
           yield payload.bytes;
@@ -213,7 +318,7 @@ export class DataChannelServer {
   /** Stops listening and closes every connection. */
   close(): void {
     this.#server.close();
-    for (const sockets of this.#sockets.values()) for (const socket of sockets) socket.destroy();
-    this.#sockets.clear();
+    for (const { sockets } of this.#binds.values()) for (const socket of sockets) socket.destroy();
+    this.#binds.clear();
   }
 }

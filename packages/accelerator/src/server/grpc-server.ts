@@ -1,12 +1,14 @@
 // The gRPC server: both services on one port, unlimited message sizes.
 
 import { CHANNEL_OPTIONS, loadServices } from '@eais/shared';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
+import type { ConnectionLimits } from '../config.js';
 import type { CallEdge } from './call-edge.js';
 import type { DaemonCore } from './daemon-core.js';
 import type { DataChannelServer } from './data-channel.js';
 import { controlService } from './service-control.js';
 import { inferenceService } from './service-inference.js';
+import { grpcCredentials, type TlsMaterial } from './tls.js';
 
 /** `host:port` as clients dial it (IPv6 hosts in brackets). */
 export function hostPort(host: string, port: number): string {
@@ -21,13 +23,20 @@ export interface GrpcServer {
 }
 
 /** Builds the gRPC server with both services and binds it. Rejects when the port cannot be bound. */
-export async function serveGrpc(core: DaemonCore, edge: CallEdge, channel: DataChannelServer | undefined, host: string, port: number): Promise<GrpcServer> {
+export async function serveGrpc(
+  core: DaemonCore,
+  edge: CallEdge,
+  channel: DataChannelServer | undefined,
+  listen: { readonly host: string; readonly port: number; readonly limits: ConnectionLimits; readonly tls: TlsMaterial | undefined },
+): Promise<GrpcServer> {
+  const { host, port, limits } = listen;
   const services = loadServices();
-  const server = new Server(CHANNEL_OPTIONS);
+  // A connection with no call in flight for the idle timeout is closed (GOAWAY).
+  const server = new Server({ ...CHANNEL_OPTIONS, 'grpc.max_connection_idle_ms': limits.idleTimeoutMs });
   server.addService(services.accelerator.service, controlService(core, edge, channel));
-  server.addService(services.inference.service, inferenceService(core, edge));
+  server.addService(services.inference.service, inferenceService(core, edge, limits.maxStreamRequests));
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(hostPort(host, port), ServerCredentials.createInsecure(), (err, p) => {
+    server.bindAsync(hostPort(host, port), grpcCredentials(listen.tls), (err, p) => {
       if (err === null) resolve(p);
       else reject(err);
     });

@@ -2,6 +2,7 @@
 // usage, the data channel's ticket and echo. Proto in, proto out; the work is the core's.
 
 import {
+  clip,
   createError,
   MODEL_NAME_PATTERN,
   type AttachRequest,
@@ -24,7 +25,7 @@ import type { CallEdge } from './call-edge.js';
 import { clientStreaming, unary } from './call-edge-grpc.js';
 import { authorize, type DaemonCore } from './daemon-core.js';
 import type { DataChannelServer } from './data-channel.js';
-import { receiveUpload } from './upload.js';
+import { receiveUpload, stallGuard } from './upload.js';
 
 /** The chunks of an upload after its header; a second header is a protocol error. */
 async function* uploadChunks(rest: AsyncIterator<UploadModelRequest>): AsyncGenerator<Uint8Array> {
@@ -50,7 +51,11 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
     Attach: unary<AttachRequest, AttachResponse>(edge, 'Attach', async (request, context) => {
       if (request.client === null) throw createError('BAD_REQUEST', 'attach needs client: instance_id, region, vcpus and memory_bytes');
       if (!core.ready) throw createError('SHUTTING_DOWN', 'the daemon is shutting down; attach to another daemon or retry later');
-      const { token, bind } = core.binds.attach(request.client, request.slot_id, request.lease_ttl_ms);
+      const grant = core.admit(context.credentials);
+      if (grant?.regions !== undefined && !grant.regions.includes(request.client.region)) {
+        throw createError('KEY_REGION', `the operator key of tenant ${grant.tenant} may bind slots in ${grant.regions.join(', ') || 'no region'}, not ${clip(request.client.region)}`);
+      }
+      const { token, bind } = core.binds.attach(request.client, request.slot_id, request.lease_ttl_ms, { tenant: grant?.tenant, slots: grant?.slots });
       context.setSlot(bind.slot.id);
       return {
         token,
@@ -72,8 +77,8 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
     }),
 
     UploadModel: clientStreaming<UploadModelRequest, UploadModelResponse>(edge, 'UploadModel', async (call, context) => {
-      const { slot } = authorize(core, context);
-      const messages = call[Symbol.asyncIterator]() as AsyncIterator<UploadModelRequest>;
+      const bind = authorize(core, context);
+      const messages = stallGuard(call as AsyncIterable<UploadModelRequest>, core.limits.stallTimeoutMs);
       const first = await messages.next();
       const header = first.done === true ? undefined : first.value.header;
       if (header === undefined || header === null || first.value.part !== 'header') {
@@ -81,7 +86,7 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
       }
       const result = await receiveUpload(
         core.store,
-        slot,
+        bind,
         { sha256: header.sha256, sizeBytes: header.size_bytes, format: header.format },
         uploadChunks(messages),
         context.log,
@@ -90,15 +95,15 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
     }),
 
     LoadModel: unary<LoadModelRequest, LoadModelResponse>(edge, 'LoadModel', async (request, context) => {
-      const { slot } = authorize(core, context);
-      slot.assertServing();
+      const bind = authorize(core, context);
+      bind.slot.assertServing();
       const sha256 = ModelStore.checkDigest(request.sha256);
       const name = request.name === '' ? sha256.slice(0, 12) : request.name;
       if (!MODEL_NAME_PATTERN.test(name)) {
         throw createError('BAD_REQUEST', `model name "${name.slice(0, 140)}" must be 1 to 128 of A-Z a-z 0-9 . _ -`);
       }
       const started = performance.now();
-      const model = await core.loadModel(slot, name, sha256, batchRequest(request.batching));
+      const model = await core.loadModel(bind, name, sha256, batchRequest(request.batching));
       context.log.info(
         { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started, phases: model.loadPhases },
         'model loaded',
@@ -114,7 +119,9 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
     }),
 
     Describe: unary<unknown, DescribeResponse>(edge, 'Describe', async (_request, context) => {
+      // With a bind token: that slot's view. Without one, a daemon with keys answers key holders only.
       const bind = presentsToken(context.credentials) ? authorize(core, context) : undefined;
+      if (bind === undefined) core.admit(context.credentials);
       return core.describe(bind, channel?.port ?? 0);
     }),
 
@@ -131,7 +138,14 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
     }),
 
     GetUsage: unary<unknown, GetUsageResponse>(edge, 'GetUsage', async (_request, context) => {
+      // With a bind token: that slot. Without one, every slot: an operator's view on a daemon with keys.
       const bind = presentsToken(context.credentials) ? authorize(core, context) : undefined;
+      if (bind === undefined) {
+        const grant = core.admit(context.credentials);
+        if (grant !== undefined && grant.operator !== true) {
+          throw createError('OPERATOR_ONLY', `every slot's usage is for operator keys; tenant ${grant.tenant} reads its own slot's usage with the slot's bind token`);
+        }
+      }
       return { slots: core.usage(bind), at_ms: Date.now() };
     }),
   };

@@ -2,7 +2,10 @@
 // messages are translated here, and only here, to and from the slots' request type.
 
 import {
+  clip,
   createError,
+  MAX_ID_CHARS,
+  MAX_MESSAGE_CHARS,
   errorToStatus,
   errorToStreamParameters,
   type InferenceRequest,
@@ -57,9 +60,10 @@ export function toModelInferResponse(result: InferenceResult): ModelInferRespons
  * ModelStreamInfer: the token is checked when the stream opens and again per request
  * (a bind can end mid-stream). Requests run concurrently on the edge; each gets one
  * response with its `id`, an error carried in `error_message` (reason and status as
- * parameters) without ending the stream.
+ * parameters) without ending the stream. Backpressure: reading pauses while
+ * `maxRequests` run or while the answers wait for a client that does not read them.
  */
-function streamInfer(core: DaemonCore, edge: CallEdge) {
+function streamInfer(core: DaemonCore, edge: CallEdge, maxRequests: number) {
   return (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>): void => {
     const stream = grpcContext(edge, 'ModelStreamInfer', call);
     let closed = false;
@@ -81,6 +85,16 @@ function streamInfer(core: DaemonCore, edge: CallEdge) {
     }
     let running = 0;
     let ended = false;
+    let backedUp = false;
+    const flow = (): void => {
+      if (closed) return;
+      if (running >= maxRequests || backedUp) call.pause();
+      else call.resume();
+    };
+    call.on('drain', () => {
+      backedUp = false;
+      flow();
+    });
     const settle = (): void => {
       if (!ended || running > 0 || closed) return;
       close();
@@ -88,10 +102,11 @@ function streamInfer(core: DaemonCore, edge: CallEdge) {
     };
     call.on('data', (request: ModelInferRequest) => {
       running += 1;
+      flow();
       // Each request is a call of its own: its own id in the reply and in the log.
       const context = edge.context({
         method: 'ModelStreamInfer',
-        requestId: request.id || stream.requestId,
+        requestId: request.id ? clip(request.id, MAX_ID_CHARS) : stream.requestId,
         deadlineMs: stream.deadlineMs,
         signal: stream.signal,
         credentials: stream.credentials,
@@ -106,13 +121,13 @@ function streamInfer(core: DaemonCore, edge: CallEdge) {
         (err, result) => {
           running -= 1;
           if (!call.cancelled && !closed) {
-            call.write(
+            backedUp = !call.write(
               err === null
                 ? { error_message: '', infer_response: toModelInferResponse(result as InferenceResult) }
                 : {
-                    error_message: err.message,
+                    error_message: clip(err.message, MAX_MESSAGE_CHARS),
                     infer_response: {
-                      model_name: request.model_name,
+                      model_name: clip(request.model_name, MAX_ID_CHARS),
                       id: request.id ?? '',
                       parameters: errorToStreamParameters(err),
                       outputs: [],
@@ -121,6 +136,7 @@ function streamInfer(core: DaemonCore, edge: CallEdge) {
                   },
             );
           }
+          flow();
           settle();
         },
       );
@@ -137,7 +153,7 @@ function streamInfer(core: DaemonCore, edge: CallEdge) {
 }
 
 /** Handlers of the inference.GRPCInferenceService service. */
-export function inferenceService(core: DaemonCore, edge: CallEdge): UntypedServiceImplementation {
+export function inferenceService(core: DaemonCore, edge: CallEdge, maxStreamRequests: number): UntypedServiceImplementation {
   return {
     ServerLive: unary(edge, 'ServerLive', async () => ({ live: true })),
     ServerReady: unary(edge, 'ServerReady', async () => ({ ready: core.ready })),
@@ -167,6 +183,6 @@ export function inferenceService(core: DaemonCore, edge: CallEdge): UntypedServi
       slot.assertServing();
       return toModelInferResponse(await infer(slot, fromModelInferRequest(request, context.deadlineMs), context.signal));
     }),
-    ModelStreamInfer: streamInfer(core, edge),
+    ModelStreamInfer: streamInfer(core, edge, maxStreamRequests),
   };
 }

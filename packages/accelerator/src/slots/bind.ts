@@ -1,6 +1,6 @@
 // One-to-one binds: which client instance holds which slot, their tokens and leases.
 
-import { createError, formatBytes, type ClientInstance } from '@eais/shared';
+import { clip, createError, formatBytes, type ClientInstance } from '@eais/shared';
 import type { Logger } from 'pino';
 import { hashBindToken, newBindToken, type BindCredentials } from '../auth/bind-token.js';
 import { Lease } from './bind-lease.js';
@@ -9,6 +9,15 @@ import type { Slot } from './slot.js';
 const MIN_VCPUS = 1;
 const MIN_MEMORY_BYTES = 2 * 1024 ** 3;
 const MAX_REVOKED = 10_000;
+const MAX_INSTANCE_ID_CHARS = 256;
+
+/** What an operator key lets its tenant bind; local mode (no keys) gives no grant. */
+export interface TenantGrant {
+  /** The key's tenant; in local mode each client instance is its own tenant. */
+  readonly tenant?: string | undefined;
+  /** Slots the tenant may hold at once. */
+  readonly slots?: number | undefined;
+}
 
 /** How long leases last. */
 export interface LeaseLimits {
@@ -18,22 +27,43 @@ export interface LeaseLimits {
   readonly maxMs: number;
 }
 
-/** An active bind: one client instance on one slot. */
+/**
+ * A bind: one client instance on one slot. Everything issued under it (its token, data
+ * channel tickets and sockets, loads in flight) checks `ended` before it touches the slot:
+ * once the bind ends, the slot may already serve the next client.
+ */
 export interface Bind {
   readonly slot: Slot;
   readonly instanceId: string;
+  /**
+   * Whose bind this is, for what it may see beyond its slot (stored models): the operator
+   * key's tenant, or, in local mode without keys, the client instance itself.
+   */
+  readonly tenant: string;
   readonly lease: Lease;
   readonly attachedAtMs: number;
+  /** Counts the binds this daemon has made; unique per bind. */
+  readonly epoch: number;
+  /** True once the bind has ended (detach, lease expiry, shutdown). */
+  readonly ended: boolean;
 }
 
 interface Entry extends Bind {
   readonly tokenHash: string;
+  ended: boolean;
 }
 
 interface Revocation {
   readonly slotId: string;
   readonly why: string;
   readonly atMs: number;
+}
+
+/** PERMISSION_DENIED (TOKEN_REVOKED) once the bind has ended: nothing of it may touch the slot. */
+export function assertBound(bind: Bind): void {
+  if (bind.ended) {
+    throw createError('TOKEN_REVOKED', `the bind to slot ${bind.slot.id} has ended; attach again`, { slotId: bind.slot.id });
+  }
 }
 
 /**
@@ -48,6 +78,7 @@ export class BindTable {
   readonly #byToken = new Map<string, Entry>();
   readonly #revoked = new Map<string, Revocation>();
   readonly #detachListeners: ((bind: Bind) => void)[] = [];
+  #epochs = 0;
 
   constructor(
     private readonly slots: readonly Slot[],
@@ -71,13 +102,16 @@ export class BindTable {
    * and starts its lease. FAILED_PRECONDITION: REGION_MISMATCH, CLIENT_TOO_SMALL,
    * CLIENT_ALREADY_BOUND, SLOT_BUSY, NO_SLOT_AVAILABLE; NOT_FOUND: SLOT_NOT_FOUND.
    */
-  attach(client: ClientInstance, slotId: string, requestedTtlMs: number): { token: string; bind: Bind } {
+  attach(client: ClientInstance, slotId: string, requestedTtlMs: number, grant: TenantGrant = {}): { token: string; bind: Bind } {
     const instanceId = client.instance_id.trim();
     if (instanceId === '') throw createError('BAD_REQUEST', 'attach needs client.instance_id: the id of the client (ECS) instance');
+    if (instanceId.length > MAX_INSTANCE_ID_CHARS) {
+      throw createError('BAD_REQUEST', `client.instance_id "${clip(instanceId)}" is longer than ${MAX_INSTANCE_ID_CHARS} characters`);
+    }
     if (client.region !== this.region) {
       throw createError(
         'REGION_MISMATCH',
-        `client instance ${instanceId} is in region "${client.region}" but this daemon's slots are in "${this.region}"; attach to a daemon in "${client.region}" or move the client`,
+        `client instance ${instanceId} is in region "${clip(client.region)}" but this daemon's slots are in "${this.region}"; attach to a daemon in "${clip(client.region)}" or move the client`,
       );
     }
     if (client.vcpus < MIN_VCPUS || client.memory_bytes < MIN_MEMORY_BYTES) {
@@ -94,6 +128,13 @@ export class BindTable {
         { slotId: held.slot.id },
       );
     }
+    const tenant = grant.tenant ?? `instance:${instanceId}`;
+    if (grant.slots !== undefined) {
+      const held = [...this.#bySlot.values()].filter((e) => e.tenant === tenant).length;
+      if (held >= grant.slots) {
+        throw createError('TENANT_SLOT_LIMIT', `tenant ${tenant} holds ${held} slot${held === 1 ? '' : 's'} on this daemon, as many as its operator key allows; detach one first`);
+      }
+    }
     const slot = this.#pick(slotId);
     slot.lifecycle.transition('Attaching');
     const token = newBindToken();
@@ -101,8 +142,11 @@ export class BindTable {
     const entry: Entry = {
       slot,
       instanceId,
+      tenant,
       tokenHash: hashBindToken(token),
       attachedAtMs: Date.now(),
+      epoch: (this.#epochs += 1),
+      ended: false,
       lease: new Lease(ttlMs, () => {
         void this.detach(entry, 'its lease expired (no heartbeat within the TTL)');
       }),
@@ -119,7 +163,7 @@ export class BindTable {
     if (slotId !== '') {
       const slot = this.slots.find((s) => s.id === slotId);
       if (slot === undefined) {
-        throw createError('SLOT_NOT_FOUND', `no slot ${slotId} on this daemon; its slots are ${this.slots.map((s) => s.id).join(', ')}`);
+        throw createError('SLOT_NOT_FOUND', `no slot ${clip(slotId)} on this daemon; its slots are ${this.slots.map((s) => s.id).join(', ')}`);
       }
       if (this.#bySlot.has(slot.id)) {
         throw createError('SLOT_BUSY', `slot ${slot.id} is bound to another client instance; pick another slot or omit the slot id`, {
@@ -165,8 +209,8 @@ export class BindTable {
       throw createError('TOKEN_UNKNOWN', 'this daemon did not issue that bind token (was it restarted?); attach again');
     }
     if (slotId !== undefined && slotId !== entry.slot.id) {
-      throw createError('TOKEN_WRONG_SLOT', `the bind token belongs to slot ${entry.slot.id}, not slot ${slotId}; use the token of that slot`, {
-        slotId,
+      throw createError('TOKEN_WRONG_SLOT', `the bind token belongs to slot ${entry.slot.id}, not slot ${clip(slotId)}; use the token of that slot`, {
+        slotId: clip(slotId),
       });
     }
     entry.lease.renew();
@@ -181,6 +225,7 @@ export class BindTable {
   async detach(bind: Bind, why: string): Promise<void> {
     const entry = this.#bySlot.get(bind.slot.id);
     if (entry === undefined || entry !== bind) return;
+    entry.ended = true;
     entry.lease.cancel();
     this.#bySlot.delete(entry.slot.id);
     this.#byInstance.delete(entry.instanceId);

@@ -1,7 +1,7 @@
 // One inference on a slot: decode the request's raw tensors, check them against the model,
 // charge the quota, run, encode the outputs, and meter it.
 
-import { createError, decodeTensor, encodeTensor, type InferenceRequest, type InferenceResult, type RawTensor, type Tensor } from '@eais/shared';
+import { clip, createError, decodeTensor, encodeTensor, type InferenceRequest, type InferenceResult, type RawTensor, type Tensor } from '@eais/shared';
 import type { RunTiming } from '../engines/engine.js';
 import type { Slot } from './slot.js';
 import type { SlotModel } from './slot-model.js';
@@ -10,7 +10,7 @@ import type { SlotModel } from './slot-model.js';
 export function decodeInputs(inputs: readonly RawTensor[]): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
   for (const [i, input] of inputs.entries()) {
-    const what = `input "${input.name}"`;
+    const what = `input "${clip(input.name)}"`;
     if (input.name === '') throw createError('BAD_REQUEST', `input ${i} has no name`);
     if (Object.hasOwn(feeds, input.name)) throw createError('DUPLICATE_INPUT', `${what} appears twice in the request; send it once`);
     feeds[input.name] = decodeTensor(input.datatype, input.shape, input.bytes, what);

@@ -1,6 +1,6 @@
 // A model loaded on a slot: request checks against its inputs, runs, and a drained close.
 
-import { createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
+import { clip, createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
 import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from '../engines/engine.js';
 import { declaredShapes, type FlopCount, type FlopCounter } from '../flops/flops.js';
 import { Batcher, type BatchPolicy } from './batcher.js';
@@ -123,7 +123,7 @@ export class SlotModel {
       if (spec === undefined) {
         throw createError(
           'UNKNOWN_INPUT',
-          `model "${this.name}" has no input named "${name}"; its inputs are ${inputs.map((i) => `"${i.name}"`).join(', ')}`,
+          `model "${this.name}" has no input named "${clip(name)}"; its inputs are ${inputs.map((i) => `"${i.name}"`).join(', ')}`,
         );
       }
       if (spec.dtype !== tensor.dtype) {
@@ -135,7 +135,7 @@ export class SlotModel {
         if (spec.shape.length !== tensor.dims.length || fixedMismatch) {
           throw createError(
             'BAD_SHAPE',
-            `${what('input', name)}: shape [${tensor.dims.join(', ')}] does not fit the model's ${formatShape(spec.shape)}`,
+            `${what('input', name)}: shape [${clip(tensor.dims.join(', '))}] does not fit the model's ${formatShape(spec.shape)}`,
           );
         }
       }
@@ -152,7 +152,7 @@ export class SlotModel {
       if (!outputs.some((o) => o.name === name)) {
         throw createError(
           'UNKNOWN_OUTPUT',
-          `model "${this.name}" has no output named "${name}"; its outputs are ${outputs.map((o) => `"${o.name}"`).join(', ')}`,
+          `model "${this.name}" has no output named "${clip(name)}"; its outputs are ${outputs.map((o) => `"${o.name}"`).join(', ')}`,
         );
       }
     }

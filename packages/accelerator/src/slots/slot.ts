@@ -1,6 +1,6 @@
 // A slot (one EAIS instance): spec, region, lifecycle, quota, usage, memory, and its own models.
 
-import { createError, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
+import { clip, createError, Lifecycle, type SlotMessage, type SlotSpec, type SlotState } from '@eais/shared';
 import { randomBytes } from 'node:crypto';
 import type { EngineRegistry, RegistryLoad } from '../engines/engine-registry.js';
 import { loadFlopCounter, type FlopCounter } from '../flops/flops.js';
@@ -31,6 +31,12 @@ export interface LoadOptions {
   readonly only?: readonly string[] | undefined;
   readonly batching?: BatchRequest | undefined;
   readonly defaults?: BatchDefaults | undefined;
+  /**
+   * Throws once the load's bind has ended (see assertBound): checked when the load starts
+   * and before the model is kept, so a load that outlives its bind never lands on the
+   * slot's next client.
+   */
+  readonly assertBound?: (() => void) | undefined;
 }
 
 /** The FLOP counter of a model (or why there is none), and when it was ready. */
@@ -64,7 +70,8 @@ export class Slot {
   readonly usage: SlotUsage;
   readonly #memory: SlotMemory;
   readonly #models = new Map<string, SlotModel>();
-  readonly #loading = new Set<string>();
+  /** Loads in flight, by model name. */
+  readonly #loading = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly spec: SlotSpec,
@@ -105,7 +112,7 @@ export class Slot {
     const model = this.#models.get(name);
     if (model === undefined) {
       const loaded = [...this.#models.keys()].map((n) => `"${n}"`).join(', ') || 'none';
-      throw createError('MODEL_NOT_FOUND', `no model "${name}" is loaded on slot ${this.id} (loaded: ${loaded}); load it first`, {
+      throw createError('MODEL_NOT_FOUND', `no model "${clip(name)}" is loaded on slot ${this.id} (loaded: ${loaded}); load it first`, {
         slotId: this.id,
       });
     }
@@ -119,6 +126,7 @@ export class Slot {
    * not fit, checked before the load and again with what the engine really holds.
    */
   async load(name: string, stored: StoredModel, registry: EngineRegistry, options: LoadOptions = {}): Promise<SlotModel> {
+    options.assertBound?.();
     this.assertServing();
     const existing = this.#models.get(name);
     if (existing !== undefined && existing.stored.sha256 === stored.sha256) return existing;
@@ -127,7 +135,16 @@ export class Slot {
         slotId: this.id,
       });
     }
-    this.#loading.add(name);
+    const loading = this.#load(name, stored, registry, options);
+    this.#loading.set(name, loading);
+    try {
+      return await loading;
+    } finally {
+      this.#loading.delete(name);
+    }
+  }
+
+  async #load(name: string, stored: StoredModel, registry: EngineRegistry, options: LoadOptions): Promise<SlotModel> {
     let reserved = 0;
     try {
       const began = performance.now();
@@ -156,17 +173,18 @@ export class Slot {
       reserved = await this.#holdWhatTheEngineHolds(model, reserved, working);
       model.memoryBytes = reserved;
       model.loadPhases = { flopsMs: counting.doneAt - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
-      if (this.state !== 'InUse') {
-        await model.close();
+      try {
+        options.assertBound?.();
         this.assertServing();
+      } catch (err) {
+        await model.close();
+        throw err;
       }
       this.#models.set(name, model);
       return model;
     } catch (err) {
       this.#memory.release(reserved);
       throw err;
-    } finally {
-      this.#loading.delete(name);
     }
   }
 
@@ -210,8 +228,12 @@ export class Slot {
     }
   }
 
-  /** Unloads every model; used when the bind ends. */
+  /**
+   * Unloads every model; used when the bind ends. Loads still in flight are waited for
+   * first: they see their bind ended and drop what they loaded.
+   */
   async unloadAll(): Promise<void> {
+    await Promise.allSettled([...this.#loading.values()]);
     await Promise.all([...this.#models.keys()].map((name) => this.unload(name)));
   }
 

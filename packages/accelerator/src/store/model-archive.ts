@@ -38,6 +38,7 @@ async function readAt(handle: FileHandle, offset: number, length: number): Promi
 async function listEntries(handle: FileHandle, archiveSize: number, maxBytes: number): Promise<Entry[]> {
   const entries: Entry[] = [];
   const seen = new Set<string>();
+  const folders = new Set<string>();
   let offset = 0;
   let total = 0;
   for (;;) {
@@ -57,6 +58,14 @@ async function listEntries(handle: FileHandle, archiveSize: number, maxBytes: nu
     const problem = archivePathProblem(header.path);
     if (problem !== undefined) throw bad(`${what}: ${problem}`);
     if (seen.has(header.path)) throw bad(`${what} appears twice`);
+    // A file may not also be a folder of another entry (`a` and `a/b`), in either order.
+    const parts = header.path.split('/');
+    for (let i = 1; i < parts.length; i += 1) {
+      const folder = parts.slice(0, i).join('/');
+      if (seen.has(folder)) throw bad(`${what} lies inside "${folder.slice(0, 300)}", which is a file of the archive`);
+      folders.add(folder);
+    }
+    if (folders.has(header.path)) throw bad(`${what} is a file, but other entries lie inside it`);
     seen.add(header.path);
     const dataOffset = offset + TAR_BLOCK;
     if (dataOffset + header.size + tarPadding(header.size) > archiveSize) {

@@ -34,6 +34,30 @@ export interface UploadResult {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/**
+ * Reads an upload's chunks, handing each to `write`, and checks that exactly `size` bytes
+ * came and that they hash to `sha256`. UPLOAD_INCOMPLETE, DIGEST_MISMATCH otherwise.
+ */
+async function verify(chunks: AsyncIterable<Uint8Array>, sha256: string, size: number, write?: (chunk: Uint8Array) => Promise<unknown>): Promise<void> {
+  const hash = createHash('sha256');
+  let received = 0;
+  for await (const chunk of chunks) {
+    received += chunk.byteLength;
+    if (received > size) {
+      throw createError('UPLOAD_INCOMPLETE', `the upload sent more than the ${size} bytes its header declared; nothing was stored`);
+    }
+    hash.update(chunk);
+    await write?.(chunk);
+  }
+  if (received < size) {
+    throw createError('UPLOAD_INCOMPLETE', `the upload ended after ${received} of ${size} declared bytes; nothing was stored, upload again`);
+  }
+  const actual = hash.digest('hex');
+  if (actual !== sha256) {
+    throw createError('DIGEST_MISMATCH', `the uploaded bytes hash to sha256 ${actual}, not the declared ${sha256}; nothing was stored`);
+  }
+}
+
 interface Meta {
   sha256: string;
   format: ModelFormat;
@@ -52,6 +76,7 @@ export class ModelStore {
   readonly #models: string;
   readonly #tmp: string;
   readonly #maxBytes: number;
+  readonly #ownerWrites = new Map<string, Promise<void>>();
 
   constructor(stateDir: string, maxBytes: number) {
     this.#models = join(stateDir, 'models');
@@ -75,7 +100,49 @@ export class ModelStore {
     return digest;
   }
 
-  /** The stored model with that digest, or undefined. */
+  /**
+   * The stored model with that digest when `tenant` has sent its bytes itself, else
+   * undefined: a tenant can neither load nor learn of another tenant's models.
+   */
+  async getFor(sha256: string, tenant: string): Promise<StoredModel | undefined> {
+    const model = await this.get(sha256);
+    if (model === undefined) return undefined;
+    return (await this.#owners(model.sha256)).includes(tenant) ? model : undefined;
+  }
+
+  /** Tenants that have sent a model's bytes (none for a model stored before tenants were kept). */
+  async #owners(sha256: string): Promise<string[]> {
+    try {
+      const owners = JSON.parse(await readFile(join(this.#models, sha256, 'owners.json'), 'utf8')) as unknown;
+      return Array.isArray(owners) ? owners.filter((o): o is string => typeof o === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Records that `tenant` has sent a model's bytes (atomically: write, sync, rename). */
+  async #addOwner(sha256: string, tenant: string): Promise<void> {
+    // One update at a time per model, so two tenants finishing together both stay.
+    const previous = this.#ownerWrites.get(sha256) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const owners = await this.#owners(sha256);
+      if (owners.includes(tenant)) return;
+      const file = join(this.#models, sha256, 'owners.json');
+      const temp = `${file}.${randomBytes(4).toString('hex')}`;
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(JSON.stringify([...owners, tenant]));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, file);
+    });
+    this.#ownerWrites.set(sha256, next.catch(() => undefined));
+    await next;
+  }
+
+  /** The stored model with that digest, or undefined, whoever sent it (the daemon's own view). */
   async get(sha256: string): Promise<StoredModel | undefined> {
     const digest = ModelStore.checkDigest(sha256);
     const folder = join(this.#models, digest);
@@ -90,11 +157,13 @@ export class ModelStore {
   }
 
   /**
-   * Stores an upload. INVALID_ARGUMENT: bad header (BAD_REQUEST), fewer or more bytes than
+   * Stores an upload from `tenant`, who may load the model from then on. Bytes the store
+   * holds already are received and verified all the same (then dropped): a digest alone
+   * proves nothing. INVALID_ARGUMENT: bad header (BAD_REQUEST), fewer or more bytes than
    * declared (UPLOAD_INCOMPLETE), digest mismatch (DIGEST_MISMATCH); RESOURCE_EXHAUSTED
    * (MODEL_TOO_LARGE) over the size limit. On any failure nothing is kept.
    */
-  async receive(declared: UploadDeclaration, chunks: AsyncIterable<Uint8Array>): Promise<UploadResult> {
+  async receive(declared: UploadDeclaration, chunks: AsyncIterable<Uint8Array>, tenant: string): Promise<UploadResult> {
     const sha256 = ModelStore.checkDigest(declared.sha256);
     if (!isModelFormat(declared.format)) {
       throw createError('BAD_REQUEST', `upload format "${declared.format}" is not one of ${MODEL_FORMATS.join(', ')}`);
@@ -114,41 +183,20 @@ export class ModelStore {
     }
     const existing = await this.get(sha256);
     if (existing !== undefined) {
-      for await (const chunk of chunks) void chunk;
+      await verify(chunks, sha256, size);
+      await this.#addOwner(sha256, tenant);
       return { model: existing, alreadyStored: true };
     }
 
     const staging = join(this.#tmp, `${sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     await mkdir(staging);
     try {
-      const hash = createHash('sha256');
-      let received = 0;
       const handle = await open(join(staging, file), 'wx');
       try {
-        for await (const chunk of chunks) {
-          received += chunk.byteLength;
-          if (received > size) {
-            throw createError('UPLOAD_INCOMPLETE', `the upload sent more than the ${size} bytes its header declared; nothing was stored`);
-          }
-          hash.update(chunk);
-          await handle.write(chunk);
-        }
-        if (received < size) {
-          throw createError(
-            'UPLOAD_INCOMPLETE',
-            `the upload ended after ${received} of ${size} declared bytes; nothing was stored, upload again`,
-          );
-        }
+        await verify(chunks, sha256, size, (chunk) => handle.write(chunk));
         await handle.sync();
       } finally {
         await handle.close();
-      }
-      const actual = hash.digest('hex');
-      if (actual !== sha256) {
-        throw createError(
-          'DIGEST_MISMATCH',
-          `the uploaded bytes hash to sha256 ${actual}, not the declared ${sha256}; nothing was stored`,
-        );
       }
       let weightsBytes = size;
       if (archive) {
@@ -165,6 +213,7 @@ export class ModelStore {
       }
       const model = await this.get(sha256);
       if (model === undefined) throw new Error(`stored model ${sha256} vanished after rename`);
+      await this.#addOwner(sha256, tenant);
       return { model, alreadyStored: false };
     } finally {
       await rm(staging, { recursive: true, force: true });
