@@ -89,7 +89,7 @@ async function oneModel(
     await local.run();
     for (const path of REMOTE) {
       const out = await remote[path].run(feeds);
-      outputBytes = Object.values(out).reduce((a, t) => a + t.data.byteLength, 0);
+      outputBytes = Object.values(out).reduce((a, t) => a + (t.dtype === 'string' ? 0 : t.data.byteLength), 0);
     }
   }
   const payload = Buffer.alloc(c.inputBytes, 1);

@@ -112,13 +112,37 @@ describe('bad inference input', () => {
   });
 
   it('should reject a datatype eais does not carry', async () => {
-    const request = { ...valid, inputs: [{ name: 'a', datatype: 'BYTES', shape: [3] }, valid.inputs[1]] };
-    await rejects(request, 'UNSUPPORTED_DTYPE', /"BYTES".*FP32/);
+    const request = { ...valid, inputs: [{ name: 'a', datatype: 'BF16', shape: [3] }, valid.inputs[1]] };
+    await rejects(request, 'UNSUPPORTED_DTYPE', /"BF16".*FP32/);
   });
 
-  it('should reject typed contents: tensors travel as raw bytes', async () => {
-    const request = { model_name: 'addsub', inputs: valid.inputs.map((i) => ({ ...i, contents: { fp32_contents: [1, 2, 3] } })), raw_input_contents: [] };
-    await rejects(request, 'RAW_CONTENTS_REQUIRED', /raw_input_contents/);
+  it('should take typed contents beside raw contents (as KServe clients send lists), never mixed in one request', async () => {
+    const typed = (a: number[], b: number[]) => ({
+      model_name: 'addsub',
+      inputs: [
+        { ...valid.inputs[0], contents: { fp32_contents: a } },
+        { ...valid.inputs[1], contents: { fp32_contents: b } },
+      ],
+      raw_input_contents: [],
+    });
+    const response = await infer(typed([1, 2, 3], [10, 20, 30]));
+    const sum = response.raw_output_contents[0]!;
+    expect(Array.from(new Float32Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + sum.byteLength)))).toEqual([11, 22, 33]);
+    // Mixed: typed contents and raw bytes in one request.
+    await rejects({ ...typed([1, 2, 3], [1, 2, 3]), raw_input_contents: valid.raw_input_contents }, 'RAW_CONTENTS_REQUIRED', /not both/);
+    // One input typed, the other with nothing.
+    await rejects({ ...typed([1, 2, 3], []), raw_input_contents: [] }, 'RAW_CONTENTS_REQUIRED', /some inputs carry typed contents/);
+    // The wrong list for the datatype, and the wrong count.
+    await rejects(
+      { ...valid, raw_input_contents: [], inputs: valid.inputs.map((i) => ({ ...i, contents: { int_contents: [1, 2, 3] } })) },
+      'BAD_REQUEST',
+      /fp32_contents, not int_contents/,
+    );
+    await rejects(typed([1, 2], [1, 2, 3]), 'BAD_TENSOR_SIZE', /holds 2 values.*needs 3/);
+    // int64 lists stay exact.
+    const ints = await infer({ model_name: 'ints', inputs: [{ name: 'x', datatype: 'INT64', shape: [2], contents: { int64_contents: [7, -5] } }], raw_input_contents: [] });
+    const out = ints.raw_output_contents[0]!;
+    expect(Array.from(new BigInt64Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength)))).toEqual([7n, -5n]);
   });
 
   it('should reject an unknown requested output', async () => {

@@ -1,6 +1,6 @@
 // The `eais` command line against a real daemon: describe, attach, infer, detach.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +117,24 @@ describe('eais CLI', () => {
     expect(json.decoupled.cpu.name).toBe('ecs.r6.6xlarge');
     expect(json.gpuOptions.length).toBeGreaterThan(3);
     expect((await eais('plan', '--vcpu', 'lots')).stderr).toMatch(/--vcpu must be a number/);
+  });
+
+  it('should detach a one-shot bind when interrupted (Ctrl-C), so the next command is not refused', async () => {
+    const x = randomFloats(3 * 48 * 100);
+    writeFileSync(join(dir, 'x2.npy'), formatNpy({ dtype: 'float32', dims: [1, 3, 48, 100], data: x }));
+    const child = spawn(process.execPath, [CLI_MAIN, 'infer', REC_MODEL, '--input', `x=${join(dir, 'x2.npy')}`], { env: { ...env, EAIS_INSTANCE_ID: 'i-ctrl-c' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    // Interrupt once the daemon holds the CLI's bind.
+    const attached = await daemon.waitForLog((l) => l.msg === 'attached' && l.instanceId === 'i-ctrl-c');
+    child.kill('SIGINT');
+    const code = await exited;
+    clearTimeout(timer);
+    // 130 when the interrupt came first; 0 when the run had already finished.
+    expect([130, 0]).toContain(code);
+    await daemon.waitForLog((l) => l.msg === 'detached' && l.slot === attached.slot && l.instanceId === 'i-ctrl-c');
+    const again = await eais('infer', REC_MODEL, '--input', `x=${join(dir, 'x2.npy')}`, '--instance-id', 'i-ctrl-c');
+    expect(again.code, again.stderr).toBe(0);
   });
 
   it('should explain usage errors with exit code 2', async () => {

@@ -138,7 +138,7 @@ describe('remote ONNX inference', () => {
     expect(await call(inference, 'ModelReady', { name: 'rec' }, auth(token))).toEqual({ ready: true });
     expect(await call(inference, 'ModelMetadata', { name: 'rec' }, auth(token))).toMatchObject({
       name: 'rec',
-      platform: 'ort_onnx',
+      platform: 'onnxruntime_onnx',
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, -1] }],
       outputs: [{ name: 'softmax_11.tmp_0', datatype: 'FP32' }],
     });

@@ -1,13 +1,14 @@
 // Hostile peers for the hostile-* tests: raw data-channel sockets, hand-built frames, the
 // daemon's memory, and ONNX models the agent would never send.
 
-import { FrameReader, PROTO_DIR, writeFrame, type Frame, type FrameHeader, type RawTensor } from '@eais/shared';
+import { FrameReader, writeFrame, type Frame, type FrameHeader, type RawTensor } from '@eais/shared';
 import type { Client } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { expect } from 'vitest';
+import { PROTO_SOURCE_DIR } from './proto-source.js';
 import { auth, call } from './grpc.js';
 import { waitFor } from './wait.js';
 
@@ -192,7 +193,7 @@ export async function expectChannelServes(control: Client, token: string): Promi
 
 // ONNX with external data: onnx.proto here lacks TensorProto's external_data and data_location,
 // so they are added to a root of this file's own.
-const onnxRoot = new protobuf.Root().loadSync(join(PROTO_DIR, 'onnx/onnx.proto'), { keepCase: true });
+const onnxRoot = new protobuf.Root().loadSync(join(PROTO_SOURCE_DIR, 'onnx/onnx.proto'), { keepCase: true });
 const onnxPackage = onnxRoot.lookup('onnx') as protobuf.Namespace;
 if (onnxRoot.lookupType('onnx.TensorProto').fields.external_data === undefined) {
   onnxPackage.add(new protobuf.Type('StringStringEntryProto').add(new protobuf.Field('key', 1, 'string')).add(new protobuf.Field('value', 2, 'string')));

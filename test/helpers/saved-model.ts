@@ -1,11 +1,11 @@
 // Builds a small TensorFlow SavedModel folder (no variables): y = x × 2 + 1, x float32 [-1, 3].
 
-import { PROTO_DIR } from '@eais/shared';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
+import { PROTO_SOURCE_DIR } from './proto-source.js';
 
-const root = new protobuf.Root().loadSync(join(PROTO_DIR, 'tensorflow/saved_model.proto'), { keepCase: true });
+const root = new protobuf.Root().loadSync(join(PROTO_SOURCE_DIR, 'tensorflow/saved_model.proto'), { keepCase: true });
 const SavedModel = root.lookupType('tensorflow.SavedModel');
 
 const shape = (...dims: number[]) => ({ dim: dims.map((size) => ({ size })) });

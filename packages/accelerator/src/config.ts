@@ -48,6 +48,10 @@ export interface DaemonConfig {
   readonly deviceMemoryBytes: number | undefined;
   /** Data-channel port (0: any free one); undefined: no data channel. */
   readonly dataChannelPort: number | undefined;
+  /** Prometheus metrics HTTP port (0: any free one); undefined: no metrics endpoint. */
+  readonly metricsPort: number | undefined;
+  /** Address of the metrics endpoint: loopback unless set explicitly (it has no authentication). */
+  readonly metricsHost: string;
   /** Dynamic batching by default: on, off, or auto (on for GPU engines, off on CPUs). */
   readonly batching: 'auto' | 'on' | 'off';
   readonly maxBatch: number;
@@ -109,6 +113,8 @@ Options (each also read from the environment variable shown; flags win):
   --burst <duration>       quota a slot may spend at once   EAIS_BURST          [1s]
   --device-memory <size>   memory all slots must fit in     EAIS_DEVICE_MEMORY  [the GPU's; unchecked on CPU hosts]
   --data-channel <port|off> tensors on a plain socket beside gRPC  EAIS_DATA_CHANNEL [0: any free port]
+  --metrics-port <port|off> Prometheus /metrics over HTTP; 0 = any free port  EAIS_METRICS_PORT [off]
+  --metrics-host <addr>    address of /metrics (no auth)    EAIS_METRICS_HOST   [127.0.0.1, whatever --host]
   --batching <auto|on|off> dynamic batching by default    EAIS_BATCHING       [auto: on for GPUs]
   --max-batch <n>          rows merged into one engine call EAIS_MAX_BATCH      [8]
   --batch-delay <duration> longest wait for a batch        EAIS_BATCH_DELAY    [2ms]
@@ -207,6 +213,10 @@ function dataChannel(text: string): number | undefined {
   return text === 'off' ? undefined : whole(text, '--data-channel', 0, 65535);
 }
 
+function metricsPort(text: string | undefined): number | undefined {
+  return text === undefined || text === 'off' ? undefined : whole(text, '--metrics-port', 0, 65535);
+}
+
 function positiveSeconds(text: string, what: string): number {
   const ms = parseDuration(text, what);
   if (ms <= 0) throw new Error(`${what}: "${text}" must be longer than 0`);
@@ -254,6 +264,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       burst: { type: 'string' },
       'device-memory': { type: 'string' },
       'data-channel': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
       batching: { type: 'string' },
       'max-batch': { type: 'string' },
       'batch-delay': { type: 'string' },
@@ -339,6 +351,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     burstSeconds: positiveSeconds(pick(values.burst, 'EAIS_BURST') ?? '1s', '--burst'),
     deviceMemoryBytes: optionalBytes(pick(values['device-memory'], 'EAIS_DEVICE_MEMORY'), '--device-memory'),
     dataChannelPort: dataChannel(pick(values['data-channel'], 'EAIS_DATA_CHANNEL') ?? '0'),
+    metricsPort: metricsPort(pick(values['metrics-port'], 'EAIS_METRICS_PORT')),
+    metricsHost: pick(values['metrics-host'], 'EAIS_METRICS_HOST') ?? '127.0.0.1',
     batching: batchingMode(pick(values.batching, 'EAIS_BATCHING') ?? 'auto'),
     maxBatch: whole(pick(values['max-batch'], 'EAIS_MAX_BATCH') ?? '8', '--max-batch', 1, 4096),
     batchDelayMs: parseDuration(pick(values['batch-delay'], 'EAIS_BATCH_DELAY') ?? '2ms', '--batch-delay'),

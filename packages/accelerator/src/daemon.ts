@@ -5,7 +5,7 @@ import { createError, type DescribeResponse, type SlotUsageMessage } from '@eais
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { BindCredentials } from './auth/bind-token.js';
-import { exposureProblem } from './auth/exposure.js';
+import { exposureProblem, isLoopback } from './auth/exposure.js';
 import { OperatorKeys, type OperatorKey } from './auth/operator-keys.js';
 import type { ConnectionLimits, DaemonConfig } from './config.js';
 import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
@@ -17,6 +17,9 @@ import { CallEdge } from './server/call-edge.js';
 import type { DaemonCore } from './server/daemon-core.js';
 import { DataChannelServer } from './server/data-channel.js';
 import { hostPort, serveGrpc } from './server/grpc-server.js';
+import { DaemonHealth } from './server/health.js';
+import { CallMetrics, metricsRegistry } from './server/metrics.js';
+import { serveMetrics, type MetricsEndpoint } from './server/metrics-http.js';
 import { readTls } from './server/tls.js';
 import type { BatchRequest } from './slots/batch-policy.js';
 import { assertBound, BindTable, type Bind } from './slots/bind.js';
@@ -309,13 +312,30 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
     daemon.warnings.push(warning);
     log.warn(warning);
   }
-  const edge = new CallEdge(log.child({ component: 'rpc' }));
+  const calls = config.metricsPort === undefined ? undefined : new CallMetrics();
+  const edge = new CallEdge(log.child({ component: 'rpc' }), calls?.observe);
   let channel: DataChannelServer | undefined;
   if (config.dataChannelPort !== undefined) {
     channel = new DataChannelServer(daemon.binds, daemon.store, edge, config.limits, log.child({ component: 'data-channel' }), tls);
     await channel.listen(config.host, config.dataChannelPort);
   }
-  const { server, port } = await serveGrpc(daemon, edge, channel, { ...config, tls });
+  let metrics: MetricsEndpoint | undefined;
+  if (calls !== undefined && config.metricsPort !== undefined) {
+    const source = { version: daemon.version, region: config.region, zone: config.zone, slots: daemon.slots, dataChannelConnections: () => channel?.connections };
+    metrics = await serveMetrics(metricsRegistry(source, calls), config.metricsHost, config.metricsPort, log.child({ component: 'metrics' })).catch(
+      async (err: unknown) => {
+        channel?.close();
+        await daemon.close();
+        const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is taken; pick another --metrics-port' : (err as Error).message;
+        throw new Error(`could not serve metrics on ${hostPort(config.metricsHost, config.metricsPort ?? 0)}: ${why}`, { cause: err });
+      },
+    );
+    log.info({ port: metrics.port, host: config.metricsHost, address: hostPort(config.metricsHost, metrics.port) }, 'metrics listening');
+    if (!isLoopback(config.metricsHost)) log.warn({ host: config.metricsHost }, 'the metrics endpoint has no authentication; expose it to trusted scrapers only');
+  }
+  const health = new DaemonHealth();
+  const { server, port } = await serveGrpc(daemon, edge, channel, { ...config, tls }, health);
+  health.serving();
   const address = hostPort(config.host, port);
   log.info(
     {
@@ -344,6 +364,8 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
         return closing;
       }
       closing = (async () => {
+        // Load balancers and probes see NOT_SERVING before any call is refused or cut.
+        health.stopping();
         channel?.stopListening();
         const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), edge.drain()]);
         const timeout = (ms: number): Promise<'timeout'> => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
@@ -357,6 +379,7 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
         }
         channel?.close();
         await daemon.close();
+        await metrics?.close();
       })();
       return closing;
     },

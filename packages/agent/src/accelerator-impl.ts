@@ -165,6 +165,11 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
     return new AcceleratorImpl(connect(state.endpoint, options), state, { ...options, heartbeat: false });
   }
 
+  /** See {@link Accelerator.token}. */
+  get token(): string {
+    return this.#token;
+  }
+
   /** What {@link resume} needs to use this bind later. */
   get state(): BindState {
     return {
@@ -226,8 +231,15 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   }
 
   async loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<RemoteModel> {
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError("'onProgress' must be a function (sentBytes, totalBytes)");
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError("'signal' must be an AbortSignal");
     this.#assertAttached();
+    const cancelled = (): void => {
+      if (options.signal?.aborted === true) throw createError('CANCELLED', 'loadModel was cancelled (its signal aborted); nothing partial is stored', { slotId: this.slot.id });
+    };
+    cancelled();
     const payload = await modelPayload(source, options);
+    cancelled();
     const requestId = options.requestId ?? newRequestId();
     const until = Date.now() + (options.deadlineMs ?? LOAD_DEADLINE_MS);
     const remaining = (): CallOptions => ({ requestId, deadlineMs: Math.max(1, until - Date.now()) });
@@ -244,7 +256,8 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
       response = await load();
     } catch (err) {
       if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
-      await this.#current().upload(payload, { deadlineMs: remaining().deadlineMs ?? LOAD_DEADLINE_MS, requestId });
+      await this.#current().upload(payload, { deadlineMs: remaining().deadlineMs ?? LOAD_DEADLINE_MS, requestId, onProgress: options.onProgress, signal: options.signal });
+      cancelled();
       this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: this.transport }, 'model uploaded');
       response = await load();
     }

@@ -54,6 +54,17 @@ export interface LoadModelOptions extends CallOptions {
    * call. Default: the daemon's (on for GPU engines, off on CPUs).
    */
   readonly batching?: { readonly enabled?: boolean; readonly maxBatchSize?: number; readonly maxQueueDelayMs?: number } | undefined;
+  /**
+   * Called as the upload goes, with bytes sent and the model's total (only when the daemon
+   * lacks the bytes; a skipped upload reports nothing).
+   */
+  readonly onProgress?: ((sentBytes: number, totalBytes: number) => void) | undefined;
+  /**
+   * Cancels the load: an upload in flight stops (nothing partial is stored on the daemon)
+   * and loadModel rejects with CancelledError. An upload that can be cancelled streams over
+   * gRPC rather than the data channel.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link RemoteModel.run}. */
@@ -85,6 +96,12 @@ export interface Accelerator {
   readonly leaseTtlMs: number;
   /** False after detach() or once the bind is lost. */
   readonly attached: boolean;
+  /**
+   * The bind token: a SECRET that authorizes calls on this slot until the bind ends. A
+   * standard KServe client (tritonclient, grpcurl) sends it as `authorization: Bearer
+   * <token>` to infer on the same slot. Never log it.
+   */
+  readonly token: string;
   /** How inference travels now: `channel`, `grpc` or `grpc-stream`. */
   readonly transport: 'channel' | 'grpc' | 'grpc-stream';
   /**

@@ -1,13 +1,13 @@
 // `eais infer`: read inputs (.npy or JSON), run a model on the slot, print or save outputs.
 
-import { createError, dtypeInfo, type DType, type Tensor } from '@eais/shared';
+import { createError, dtypeInfo, type AnyTensor, type DType } from '@eais/shared';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { formatNpy, parseNpy } from './npy.js';
 import { toTensor, type Feed, type OutputTensor } from './tensors.js';
 
 /** Reads one tensor file: .npy, or .json holding `{dtype, dims, data}`. */
-async function readTensor(path: string, what: string): Promise<Tensor> {
+async function readTensor(path: string, what: string): Promise<AnyTensor> {
   const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw createError('BAD_REQUEST', `${what}: cannot read ${path} (${err.code ?? err.message})`);
   });
@@ -19,8 +19,8 @@ async function readTensor(path: string, what: string): Promise<Tensor> {
  * The feeds of `--input name=file` (repeatable) and `--inputs file.json` (a map of
  * name → `{dtype, dims, data}`).
  */
-export async function readFeeds(inputs: readonly string[], inputsFile: string | undefined): Promise<Record<string, Tensor>> {
-  const feeds: Record<string, Tensor> = {};
+export async function readFeeds(inputs: readonly string[], inputsFile: string | undefined): Promise<Record<string, AnyTensor>> {
+  const feeds: Record<string, AnyTensor> = {};
   if (inputsFile !== undefined) {
     const map = JSON.parse(await readFile(inputsFile, 'utf8')) as Record<string, Feed>;
     for (const [name, feed] of Object.entries(map)) feeds[name] = toTensor(name, feed);
@@ -40,7 +40,7 @@ function plain(data: OutputTensor['data']): (number | string)[] {
 }
 
 /** Outputs as JSON-ready objects (int64 values as strings). */
-export function outputsJson(outputs: Record<string, OutputTensor>): Record<string, { dtype: DType; dims: readonly number[]; data: (number | string)[] }> {
+export function outputsJson(outputs: Record<string, OutputTensor>): Record<string, { dtype: DType | 'string'; dims: readonly number[]; data: (number | string)[] }> {
   return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { dtype: t.dtype, dims: t.dims, data: plain(t.data) }]));
 }
 
@@ -48,6 +48,11 @@ export function outputsJson(outputs: Record<string, OutputTensor>): Record<strin
 export function outputsText(outputs: Record<string, OutputTensor>): string {
   const lines: string[] = [];
   for (const [name, t] of Object.entries(outputs)) {
+    if (t.dtype === 'string') {
+      lines.push(`${name}  string  [${t.dims.join(', ')}]  ${t.data.length} values`);
+      if (t.data.length > 0) lines.push(`  first ${t.data.slice(0, 4).map((v) => JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)).join(' ')}${t.data.length > 4 ? ' …' : ''}`);
+      continue;
+    }
     const values = Array.from(t.data as ArrayLike<number | bigint>, Number);
     let min = Infinity;
     let max = -Infinity;
@@ -73,8 +78,10 @@ export async function writeOutputs(dir: string, outputs: Record<string, OutputTe
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];
   for (const [name, t] of Object.entries(outputs)) {
-    const path = join(dir, `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.npy`);
-    await writeFile(path, formatNpy({ dtype: t.dtype, dims: [...t.dims], data: t.data }));
+    const safe = name.replace(/[^A-Za-z0-9._-]/g, '_');
+    // Strings have no .npy form here: they go as JSON.
+    const path = join(dir, t.dtype === 'string' ? `${safe}.json` : `${safe}.npy`);
+    await writeFile(path, t.dtype === 'string' ? JSON.stringify({ dtype: 'string', dims: t.dims, data: t.data }) : formatNpy({ dtype: t.dtype, dims: [...t.dims], data: t.data }));
     paths.push(path);
   }
   return paths;

@@ -10,6 +10,7 @@ import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.j
 import { defaultEndpoint } from './client.js';
 import { describe, type Description } from './describe.js';
 import { needFrom, plan, planText } from './cli-plan.js';
+import { interruptible, progressBar } from './cli-progress.js';
 import { usageText } from './cli-usage.js';
 import type { SecurityOptions } from './security.js';
 import { usage } from './usage.js';
@@ -19,6 +20,8 @@ const HELP = `eais: use a remote eais accelerator from the command line
 Usage:
   eais describe                 the daemon's slots and engines (and your models, when attached)
   eais attach                   bind this host to a slot; the bind is saved for later commands
+                                (--json prints the bind token: a secret)
+  eais load <model> [--name <n>]  load a model on the saved bind (for any KServe v2 client)
   eais detach                   end the saved bind
   eais usage                    usage and billing meter: your slot when attached, else every slot
   eais plan --vcpu <n> --memory <GiB> [--gpus <n>] [--fp32-tflops <t>] [--fp16-tflops <t>] [--gpu-memory <GB>]
@@ -160,9 +163,11 @@ async function runAttach(values: Values): Promise<void> {
   const saved = accelerator.state;
   accelerator.disconnect();
   await writeBind(file, saved);
+  // The token is printed with --json only: a standard KServe client infers with it alone.
   const summary = {
     endpoint,
     slot: saved.slot,
+    token: saved.token,
     instanceId: saved.instanceId,
     leaseTtlMs: saved.leaseTtlMs,
     leaseExpiresAt: new Date(saved.leaseExpiresAtMs).toISOString(),
@@ -173,6 +178,27 @@ async function runAttach(values: Values): Promise<void> {
     summary,
     `attached ${saved.instanceId} to slot ${saved.slot.id} (${saved.slot.spec.name}) on ${endpoint}\nlease ${saved.leaseTtlMs} ms, renewed by each eais command; bind saved in ${file}\n`,
   );
+}
+
+async function runLoad(values: Values, positionals: string[]): Promise<void> {
+  const modelPath = positionals[1];
+  if (modelPath === undefined) throw new UsageError('load needs a model: eais load <model.onnx | model folder> [--name <name>]');
+  const { file, state, endpoint } = await savedBind(values);
+  if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; run eais attach first (load keeps the model on the saved bind)`);
+  const accelerator = AcceleratorImpl.resume(state, security(values));
+  try {
+    const model = await interruptible(
+      (signal) => accelerator.loadModel(modelPath, { name: values.name, signal, onProgress: progressBar() }),
+      async () => accelerator.disconnect(),
+    );
+    print(
+      values.json === true,
+      { model: { name: model.name, engine: model.engine, device: model.device, sha256: model.sha256, inputs: model.inputs, outputs: model.outputs }, slot: state.slot.id },
+      `loaded ${model.name} on ${model.engine}/${model.device} (slot ${state.slot.id}); infer with any KServe v2 client and the saved bind's token\n`,
+    );
+  } finally {
+    accelerator.disconnect();
+  }
 }
 
 async function runDetach(values: Values): Promise<void> {
@@ -202,26 +228,34 @@ async function runInfer(values: Values, positionals: string[]): Promise<void> {
   const feeds = await readFeeds(values.input ?? [], values.inputs);
   const deadlineMs = parseDuration(values.deadline ?? '60s', '--deadline');
   const { state, endpoint } = await savedBind(values);
-  const accelerator =
-    state !== undefined
-      ? AcceleratorImpl.resume(state, security(values))
-      : await AcceleratorImpl.attach({ endpoint, ...security(values), instanceId: values['instance-id'], region: values.region, slotId: values.slot });
-  try {
-    const model = await accelerator.loadModel(modelPath, { name: values.name });
-    const started = performance.now();
-    const outputs = await model.run(feeds, { outputs: values.output, deadlineMs });
-    const ms = performance.now() - started;
-    const files = values['output-dir'] === undefined ? [] : await writeOutputs(values['output-dir'], outputs);
-    print(
-      values.json === true,
-      { model: { name: model.name, engine: model.engine, device: model.device, sha256: model.sha256 }, ms, outputs: outputsJson(outputs), files },
-      `${model.name} on ${model.engine}/${model.device} (slot ${accelerator.slot.id}) in ${ms.toFixed(1)} ms\n${outputsText(outputs)}${files.map((f) => `wrote ${f}\n`).join('')}`,
-      true,
-    );
-  } finally {
-    if (state === undefined) await accelerator.detach();
-    else accelerator.disconnect();
-  }
+  // Ctrl-C cancels the upload, and a one-shot bind is detached before the process exits,
+  // so the next command is not refused with CLIENT_ALREADY_BOUND for the lease's length.
+  let accelerator: AcceleratorImpl | undefined;
+  const release = async (): Promise<void> => {
+    if (state === undefined) await accelerator?.detach().catch(() => undefined);
+    else accelerator?.disconnect();
+  };
+  await interruptible(async (signal) => {
+    try {
+      accelerator =
+        state !== undefined
+          ? AcceleratorImpl.resume(state, security(values))
+          : await AcceleratorImpl.attach({ endpoint, ...security(values), instanceId: values['instance-id'], region: values.region, slotId: values.slot });
+      const model = await accelerator.loadModel(modelPath, { name: values.name, signal, onProgress: progressBar() });
+      const started = performance.now();
+      const outputs = await model.run(feeds, { outputs: values.output, deadlineMs });
+      const ms = performance.now() - started;
+      const files = values['output-dir'] === undefined ? [] : await writeOutputs(values['output-dir'], outputs);
+      print(
+        values.json === true,
+        { model: { name: model.name, engine: model.engine, device: model.device, sha256: model.sha256 }, ms, outputs: outputsJson(outputs), files },
+        `${model.name} on ${model.engine}/${model.device} (slot ${accelerator.slot.id}) in ${ms.toFixed(1)} ms\n${outputsText(outputs)}${files.map((f) => `wrote ${f}\n`).join('')}`,
+        true,
+      );
+    } finally {
+      await release();
+    }
+  }, release);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -248,6 +282,7 @@ async function main(argv: string[]): Promise<number> {
     attach: () => runAttach(values),
     detach: () => runDetach(values),
     infer: () => runInfer(values, positionals),
+    load: () => runLoad(values, positionals),
     usage: () => runUsage(values),
     plan: () => runPlan(values),
   };

@@ -13,9 +13,9 @@ function impl(accelerator: Accelerator): AcceleratorImpl {
   return accelerator;
 }
 
-/** The bind token of an attached accelerator: a secret that authorizes calls on its slot. */
+/** The bind token of an attached accelerator (now public as `accelerator.token`). */
 export function bindToken(accelerator: Accelerator): string {
-  return impl(accelerator).state.token;
+  return impl(accelerator).token;
 }
 
 /** Sends raw tensors to the daemon and back without an engine, on the accelerator's transport. */

@@ -18,7 +18,7 @@ import {
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { newRequestId } from './client.js';
-import { grpcUpload, remainingMs, type BoundConnection, type Transport, type TransportCall } from './transport.js';
+import { grpcUpload, remainingMs, type BoundConnection, type Transport, type TransportCall, type UploadCall } from './transport.js';
 import { CHANNEL_UPLOAD_MAX_BYTES, payloadBytes, type ModelPayload } from './upload.js';
 
 const READ_BUFFER_BYTES = 256 * 1024;
@@ -196,8 +196,9 @@ export class ChannelTransport implements Transport {
    * model in memory for a moment); larger ones, and an upload under which the channel
    * closed, stream over gRPC.
    */
-  async upload(payload: ModelPayload, call: TransportCall): Promise<void> {
-    if (this.#open && payload.sizeBytes <= CHANNEL_UPLOAD_MAX_BYTES) {
+  async upload(payload: ModelPayload, call: UploadCall): Promise<void> {
+    // One frame cannot be cut off cleanly without closing the channel: a cancellable upload streams over gRPC.
+    if (this.#open && payload.sizeBytes <= CHANNEL_UPLOAD_MAX_BYTES && call.signal === undefined) {
       try {
         await this.#request(
           { kind: 'upload', sha256: payload.sha256, format: payload.format },
@@ -205,6 +206,7 @@ export class ChannelTransport implements Transport {
           call.deadlineMs,
           call.requestId,
         );
+        call.onProgress?.(payload.sizeBytes, payload.sizeBytes);
         return;
       } catch (err) {
         if (!(err instanceof EaisError && err.reason === 'UNAVAILABLE' && !this.#open)) throw err;

@@ -15,6 +15,12 @@ export interface TransportCall {
   readonly requestId: string;
 }
 
+/** An upload's call: with progress (bytes sent, total) and cancellation. */
+export interface UploadCall extends TransportCall {
+  readonly onProgress?: ((sentBytes: number, totalBytes: number) => void) | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** Carries requests to the bound slot. */
 export interface Transport {
   readonly name: TransportName;
@@ -23,7 +29,7 @@ export interface Transport {
   /** One inference; the request's id and deadline are the call's. */
   infer(request: InferenceRequest): Promise<InferenceResult>;
   /** Stores a model's bytes on the daemon (digest-checked there). */
-  upload(payload: ModelPayload, call: TransportCall): Promise<void>;
+  upload(payload: ModelPayload, call: UploadCall): Promise<void>;
   /** Sends raw tensors and gets them back, without an engine (the transport's floor). */
   echo(tensors: Uint8Array[], call: TransportCall): Promise<Uint8Array[]>;
   close(): void;
@@ -61,14 +67,23 @@ export function remainingMs(deadlineAtMs: number): number {
   return Math.max(1, deadlineAtMs - Date.now());
 }
 
-/** A model upload streamed over gRPC (UploadModel: header, then 1 MiB chunks). */
-export async function grpcUpload({ connection, token, slotId }: BoundConnection, payload: ModelPayload, call: TransportCall): Promise<void> {
+/**
+ * A model upload streamed over gRPC (UploadModel: header, then 1 MiB chunks). CANCELLED
+ * when `call.signal` aborts: the call is cut and the daemon stores nothing.
+ */
+export async function grpcUpload({ connection, token, slotId }: BoundConnection, payload: ModelPayload, call: UploadCall): Promise<void> {
+  const { onProgress, signal: cancel, ...rest } = call;
+  cancel?.throwIfAborted();
   await connection.clientStream(
     connection.control,
     'UploadModel',
     bindMetadata(token, slotId, call.requestId),
-    { ...call, slotId },
-    (stream, signal) => writeUpload(stream, payload, signal),
+    { deadlineMs: rest.deadlineMs, requestId: rest.requestId, slotId },
+    (stream, done) => {
+      const onAbort = (): void => stream.cancel();
+      cancel?.addEventListener('abort', onAbort, { once: true });
+      return writeUpload(stream, payload, done, onProgress).finally(() => cancel?.removeEventListener('abort', onAbort));
+    },
   );
 }
 

@@ -148,12 +148,23 @@ export async function payloadBytes(payload: ModelPayload): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Writes header and chunks to an UploadModel stream, waiting on backpressure, then ends it. */
-export async function writeUpload(stream: ClientWritableStream<unknown>, payload: ModelPayload, signal: AbortSignal): Promise<void> {
+/**
+ * Writes header and chunks to an UploadModel stream, waiting on backpressure, then ends it;
+ * `onProgress` hears the bytes written so far after each chunk.
+ */
+export async function writeUpload(
+  stream: ClientWritableStream<unknown>,
+  payload: ModelPayload,
+  signal: AbortSignal,
+  onProgress?: (sentBytes: number, totalBytes: number) => void,
+): Promise<void> {
   stream.write({ header: { sha256: payload.sha256, size_bytes: payload.sizeBytes, format: payload.format } });
+  let sent = 0;
   for await (const chunk of payload.chunks()) {
     if (signal.aborted) return;
     if (!stream.write({ chunk })) await once(stream, 'drain', { signal });
+    sent += chunk.byteLength;
+    onProgress?.(sent, payload.sizeBytes);
   }
   stream.end();
 }

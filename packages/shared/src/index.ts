@@ -2,8 +2,8 @@
 
 export { DTYPES, dtypeFromNpy, dtypeFromWire, dtypeInfo, isArrayOf } from './dtype.js';
 export type { DType, DTypeInfo, TypedArray, TypedArrayConstructor } from './dtype.js';
-export { decodeTensor, elementCount, encodeTensor, typedView, wireDtype } from './tensor-codec.js';
-export type { Tensor, WireTensor } from './tensor-codec.js';
+export { BYTES, decodeAnyTensor, decodeStrings, decodeTensor, elementCount, encodeAnyTensor, encodeStrings, encodeTensor, isStringTensor, typedView, wireDtype } from './tensor-codec.js';
+export type { AnyTensor, StringTensor, Tensor, WireTensor } from './tensor-codec.js';
 export {
   AlreadyExistsError,
   CancelledError,
@@ -47,7 +47,7 @@ export { errorFromParts } from './error-wire.js';
 export type { ErrorParts } from './error-wire.js';
 export { MD, bindMetadata, metadataString } from './metadata.js';
 export { MAX_ID_CHARS, MAX_MESSAGE_CHARS, clip } from './text-clip.js';
-export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadServices } from './proto.js';
+export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadDefinition, loadServices } from './proto.js';
 export type { Services } from './proto.js';
 export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
 export { BufferPool } from './buffer-pool.js';

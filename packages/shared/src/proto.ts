@@ -1,11 +1,15 @@
 // Proto loading: the eais control service and the standard inference service, loaded once.
 
 import { loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync, type Options } from '@grpc/proto-loader';
+import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 
-/** The repository's proto/ folder (from src/ and from dist/ alike). */
-export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
+/**
+ * This package's proto/ folder (`eais/v1/accelerator.proto`, `inference/grpc_service.proto`),
+ * the same path from src/ and from dist/. The build (`scripts/copy-protos.mjs`) copies it
+ * from the repository's proto/, and the npm tarball ships it.
+ */
+export const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
 
 /**
  * How eais maps protobuf to JavaScript: snake_case field names as in the .proto, 64-bit
@@ -30,12 +34,18 @@ export interface Services {
 }
 
 let services: Services | undefined;
+let definition: PackageDefinition | undefined;
+
+/** The package definition of both services' .proto files, loaded once (server reflection reads it). */
+export function loadDefinition(): PackageDefinition {
+  definition ??= loadSync(['eais/v1/accelerator.proto', 'inference/grpc_service.proto'], PROTO_OPTIONS);
+  return definition;
+}
 
 /** Loads the .proto files on first use and returns both services. */
 export function loadServices(): Services {
   if (services !== undefined) return services;
-  const definition = loadSync(['eais/v1/accelerator.proto', 'inference/grpc_service.proto'], PROTO_OPTIONS);
-  const root = loadPackageDefinition(definition) as unknown as {
+  const root = loadPackageDefinition(loadDefinition()) as unknown as {
     eais: { v1: { Accelerator: ServiceClientConstructor } };
     inference: { GRPCInferenceService: ServiceClientConstructor };
   };

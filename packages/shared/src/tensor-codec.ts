@@ -11,6 +11,27 @@ export interface Tensor {
   data: TypedArray;
 }
 
+/**
+ * A tensor of strings (KServe BYTES, ONNX string): each element its bytes read as UTF-8.
+ * On the wire each element is a 4-byte little-endian length and that many bytes.
+ */
+export interface StringTensor {
+  dtype: 'string';
+  dims: number[];
+  data: string[];
+}
+
+/** A tensor of numbers or of strings. */
+export type AnyTensor = Tensor | StringTensor;
+
+/** The KServe datatype of string tensors. */
+export const BYTES = 'BYTES';
+
+/** Whether a tensor holds strings. */
+export function isStringTensor(tensor: AnyTensor): tensor is StringTensor {
+  return tensor.dtype === 'string';
+}
+
 /** A tensor as it travels: KServe datatype, shape, and the raw bytes. */
 export interface WireTensor {
   datatype: string;
@@ -48,7 +69,7 @@ export function elementCount(shape: readonly number[], what: string): number {
 export function wireDtype(datatype: string, what: string): DTypeInfo {
   const info = dtypeFromWire(datatype);
   if (info === undefined) {
-    const supported = DTYPES.map((d) => dtypeInfo(d)?.wire).join(', ');
+    const supported = [...DTYPES.map((d) => dtypeInfo(d)?.wire), 'BYTES'].join(', ');
     throw createError('UNSUPPORTED_DTYPE', `${what}: datatype "${clip(datatype, 32)}" is not supported; use one of ${supported}`);
   }
   return info;
@@ -86,4 +107,57 @@ export function encodeTensor(tensor: Tensor): WireTensor {
   if (info === undefined) throw createError('UNSUPPORTED_DTYPE', `dtype "${tensor.dtype}" is not supported`);
   const { buffer, byteOffset, byteLength } = tensor.data;
   return { datatype: info.wire, shape: tensor.dims, raw: Buffer.from(buffer, byteOffset, byteLength) };
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * Decodes BYTES raw contents (per element: u32 LE length, then the bytes) into strings.
+ * INVALID_ARGUMENT (BAD_TENSOR_SIZE) when the elements do not fill the bytes exactly or
+ * their count differs from product(shape).
+ */
+export function decodeStrings(shape: readonly number[], raw: Uint8Array, what: string): StringTensor {
+  const count = elementCount(shape, what);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const data: string[] = [];
+  let at = 0;
+  while (at < raw.byteLength) {
+    if (data.length === count) {
+      throw createError('BAD_TENSOR_SIZE', `${what}: BYTES contents hold more than the ${count} elements shape [${clip(shape.join(', '))}] needs`);
+    }
+    if (at + 4 > raw.byteLength) throw createError('BAD_TENSOR_SIZE', `${what}: BYTES element ${data.length} has a truncated 4-byte length`);
+    const length = view.getUint32(at, true);
+    if (at + 4 + length > raw.byteLength) {
+      throw createError('BAD_TENSOR_SIZE', `${what}: BYTES element ${data.length} declares ${length} bytes but ${raw.byteLength - at - 4} remain`);
+    }
+    data.push(utf8.decode(raw.subarray(at + 4, at + 4 + length)));
+    at += 4 + length;
+  }
+  if (data.length !== count) {
+    throw createError('BAD_TENSOR_SIZE', `${what}: BYTES contents hold ${data.length} elements, but shape [${clip(shape.join(', '))}] needs ${count}`);
+  }
+  return { dtype: 'string', dims: [...shape], data };
+}
+
+/** Encodes strings as BYTES raw contents. */
+export function encodeStrings(data: readonly string[]): Buffer {
+  const parts = data.map((s) => Buffer.from(s, 'utf8'));
+  const raw = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    raw.writeUInt32LE(part.length, at);
+    part.copy(raw, at + 4);
+    at += 4 + part.length;
+  }
+  return raw;
+}
+
+/** Decodes a tensor of any datatype, BYTES included (see decodeTensor and decodeStrings). */
+export function decodeAnyTensor(datatype: string, shape: readonly number[], raw: Uint8Array, what: string): AnyTensor {
+  return datatype === BYTES ? decodeStrings(shape, raw, what) : decodeTensor(datatype, shape, raw, what);
+}
+
+/** Encodes a tensor of any dtype for the wire. */
+export function encodeAnyTensor(tensor: AnyTensor): WireTensor {
+  return isStringTensor(tensor) ? { datatype: BYTES, shape: tensor.dims, raw: encodeStrings(tensor.data) } : encodeTensor(tensor);
 }

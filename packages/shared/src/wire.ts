@@ -144,6 +144,7 @@ export interface ModelStatsMessage {
   queue_ms: number;
   compute_ms: number;
   engine_runs: number;
+  last_inference_ms: number;
 }
 
 export interface LoadModelRequest {

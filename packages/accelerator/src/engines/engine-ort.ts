@@ -1,6 +1,6 @@
 // ONNX Runtime engine: ONNX models, execution providers tried cuda → webgpu → cpu per model.
 
-import { createError, dtypeInfo, type Tensor, type TypedArray } from '@eais/shared';
+import { createError, dtypeInfo, type AnyTensor, type TypedArray } from '@eais/shared';
 import type { Engine, EngineModel, EngineProbe, ModelSource, SkippedEngine, TensorSpec } from './engine.js';
 import type { InferenceSession, OrtModule } from './binding-ort.js';
 
@@ -49,7 +49,7 @@ function providerFailure(provider: string, err: unknown): string {
 function tensorSpecs(metadata: readonly InferenceSession.ValueMetadata[]): TensorSpec[] {
   return metadata.map((m) => {
     const type = m.isTensor ? m.type : 'non-tensor';
-    return { name: m.name, dtype: dtypeInfo(type)?.dtype, type, shape: m.isTensor ? [...m.shape] : [] };
+    return { name: m.name, dtype: type === 'string' ? 'string' : dtypeInfo(type)?.dtype, type, shape: m.isTensor ? [...m.shape] : [] };
   });
 }
 
@@ -143,9 +143,13 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
               cause: err,
             });
           }
-          const out: Record<string, Tensor> = {};
+          const out: Record<string, AnyTensor> = {};
           for (const name of outputs) {
             const value = results[name];
+            if (value?.type === 'string') {
+              out[name] = { dtype: 'string', dims: [...value.dims], data: [...(value.data as unknown as string[])] };
+              continue;
+            }
             const info = value === undefined ? undefined : dtypeInfo(value.type);
             if (value === undefined || info === undefined) {
               throw createError('INFERENCE_FAILED', `model ${short} produced output "${name}" of type ${value?.type ?? 'none'}, which eais does not carry`);

@@ -187,7 +187,7 @@ export function createTfjsEngine(name: string, priority: number, formats: readon
           let results: NamedTensors = {};
           try {
             for (const [key, t] of Object.entries(feeds)) {
-              const dtype = TF_DTYPE[t.dtype];
+              const dtype = t.dtype === 'string' ? undefined : TF_DTYPE[t.dtype];
               if (dtype === undefined) throw createError('WRONG_DTYPE', `input "${key}": TF.js carries float32, int32 and bool, not ${t.dtype}`);
               inputs[key] = tf.tensor(t.data as never, t.dims, dtype as never);
             }

@@ -1,6 +1,6 @@
 // Messages between the daemon and an engine worker thread, and how tensors and errors cross.
 
-import type { ModelFormat, Tensor, ThreadError } from '@eais/shared';
+import type { AnyTensor, ModelFormat, ThreadError } from '@eais/shared';
 import type { EngineMemory, EngineProbe, ModelSource, SkippedEngine, TensorSpec } from './engine.js';
 
 /** What an engine worker is started with. */
@@ -23,7 +23,7 @@ export interface EngineOptions {
 /** A tensor as it crosses: its buffer is transferred, not copied. */
 export interface WireTensorMessage {
   readonly name: string;
-  readonly tensor: Tensor;
+  readonly tensor: AnyTensor;
 }
 
 export type ToWorker =

@@ -26,7 +26,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   } catch {
     // Some engines hand back buffers that cannot be transferred (external memory): copy them.
     if (message.kind !== 'result') throw new Error('engine message could not be sent');
-    const copies = message.outputs.map((o) => ({ name: o.name, tensor: { ...o.tensor, data: o.tensor.data.slice() } }));
+    const copies = message.outputs.map((o) => ({ name: o.name, tensor: o.tensor.dtype === 'string' ? o.tensor : { ...o.tensor, data: o.tensor.data.slice() } }));
     port!.postMessage({ ...message, outputs: copies }, [...transferList(copies), ...message.returned]);
   }
 }

@@ -2,7 +2,7 @@
 // worker of their own, so inference never blocks the daemon's event loop and engines with
 // process-global state (TF.js backends) are isolated per model.
 
-import { createError, errorFromThread, type Tensor } from '@eais/shared';
+import { createError, errorFromThread, type AnyTensor } from '@eais/shared';
 import { once } from 'node:events';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -212,7 +212,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
           if (result.kind !== 'result') throw new Error(`unexpected reply ${result.kind}`);
           for (const buffer of result.returned) FRAME_POOL.adopt(buffer);
           if (timing !== undefined) timing.engineMs = result.runMs;
-          const out: Record<string, Tensor> = {};
+          const out: Record<string, AnyTensor> = {};
           for (const o of result.outputs) out[o.name] = o.tensor;
           return out;
         },

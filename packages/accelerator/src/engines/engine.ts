@@ -1,6 +1,6 @@
 // Engine contract: what runs a model format on a device, and what a loaded model offers.
 
-import type { DType, ModelFormat, Tensor } from '@eais/shared';
+import type { AnyTensor, DType, ModelFormat } from '@eais/shared';
 
 /** What an engine's one-time probe found on this host. */
 export interface EngineProbe {
@@ -22,8 +22,8 @@ export interface SkippedEngine {
 /** A model input or output as the engine sees it. */
 export interface TensorSpec {
   readonly name: string;
-  /** Undefined when the model uses a type eais does not carry (e.g. strings). */
-  readonly dtype: DType | undefined;
+  /** `string` for string tensors (KServe BYTES); undefined for a type eais does not carry. */
+  readonly dtype: DType | 'string' | undefined;
   /** The engine's type name, for messages. */
   readonly type: string;
   /** A number for a fixed dimension, a string for a symbolic one; empty when unknown. */
@@ -61,7 +61,7 @@ export interface EngineModel {
    * the outputs wanted, in order. Errors the engine raises about the inputs come back as
    * INVALID_ARGUMENT (INFERENCE_FAILED).
    */
-  run(feeds: Readonly<Record<string, Tensor>>, outputs: readonly string[], timing?: RunTiming): Promise<Record<string, Tensor>>;
+  run(feeds: Readonly<Record<string, AnyTensor>>, outputs: readonly string[], timing?: RunTiming): Promise<Record<string, AnyTensor>>;
   /**
    * Devices that failed for reasons of the host, not of this model (a missing CUDA
    * library): a fresh instance of the engine skips them without trying.

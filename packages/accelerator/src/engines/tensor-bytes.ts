@@ -3,7 +3,7 @@
 // a copy. The data channel (which fills frames) and the engine threads (which hand input
 // buffers back) both use this, and neither imports the other.
 
-import { BufferPool, type Tensor } from '@eais/shared';
+import { BufferPool, type AnyTensor } from '@eais/shared';
 
 /**
  * The daemon's pool of data-channel frame buffers. A frame's buffer comes back to it when
@@ -27,7 +27,9 @@ export function markTransferable(buffer: ArrayBufferLike): void {
  * buffer or its buffer is marked transferable, else one copy (views into memory others
  * hold, such as a gRPC message or an engine's arena).
  */
-export function ownTensor(tensor: Tensor): Tensor {
+export function ownTensor(tensor: AnyTensor): AnyTensor {
+  // Strings are cloned by postMessage; there is no buffer to transfer.
+  if (tensor.dtype === 'string') return tensor;
   const { data } = tensor;
   if (!(data.buffer instanceof ArrayBuffer)) return { ...tensor, data: data.slice() };
   const owns = (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) || TRANSFERABLE.has(data.buffer);
@@ -35,6 +37,8 @@ export function ownTensor(tensor: Tensor): Tensor {
 }
 
 /** The distinct buffers of tensors, for postMessage's transfer list. */
-export function transferList(tensors: readonly { readonly tensor: Tensor }[]): ArrayBuffer[] {
-  return [...new Set(tensors.map((t) => t.tensor.data.buffer as ArrayBuffer))];
+export function transferList(tensors: readonly { readonly tensor: AnyTensor }[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const { tensor } of tensors) if (tensor.dtype !== 'string') buffers.add(tensor.data.buffer as ArrayBuffer);
+  return [...buffers];
 }

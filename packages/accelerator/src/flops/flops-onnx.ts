@@ -1,8 +1,8 @@
 // FLOP counter of ONNX models: decodes the graph once, then walks it per input-shape signature.
 
-import { dtypeFromOnnx, PROTO_DIR } from '@eais/shared';
+import { dtypeFromOnnx } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { CounterInput, FlopCounter } from './flops-counter.js';
 import type { AttrValue } from './flops-onnx-context.js';
@@ -54,7 +54,8 @@ interface OnnxModel {
 let modelType: protobuf.Type | undefined;
 
 function schema(): protobuf.Type {
-  modelType ??= new protobuf.Root().loadSync(join(PROTO_DIR, 'onnx/onnx.proto'), { keepCase: true }).lookupType('onnx.ModelProto');
+  // This package's proto/ (copied there by scripts/copy-protos.mjs), from src/flops and dist/flops alike.
+  modelType ??= new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/onnx/onnx.proto', import.meta.url)), { keepCase: true }).lookupType('onnx.ModelProto');
   return modelType;
 }
 

@@ -35,6 +35,12 @@ export interface CallContext {
   setSlot(slotId: string): void;
 }
 
+/**
+ * Told once per answered call (the metrics count them): its method, its status (`OK` or the
+ * gRPC code name, e.g. `NOT_FOUND`), and how long it ran, ms. Must not throw.
+ */
+export type CallObserver = (method: string, status: string, ms: number) => void;
+
 /** Answers a call: with its result, or with the normalized error. Called exactly once. */
 export type Answer<Res> = (err: EaisError | null, result?: Res) => void;
 
@@ -52,7 +58,10 @@ export class CallEdge {
   #drained: (() => void) | undefined;
   #draining = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly observer?: CallObserver,
+  ) {}
 
   /** Calls running now. */
   get inflight(): number {
@@ -106,6 +115,7 @@ export class CallEdge {
       answered = true;
       this.#running.delete(cut);
       if (this.#running.size === 0) this.#drained?.();
+      this.observer?.(context.method, err === null ? 'OK' : err.codeName, performance.now() - started);
       answer(err, result);
     };
     const cut = (error: EaisError): void => settle(this.failure(error, context));

@@ -121,6 +121,11 @@ export class DataChannelServer {
     return this.#port;
   }
 
+  /** Connections open now: those with a hello and those still awaiting one (metrics). */
+  get connections(): number {
+    return this.#pending + [...this.#binds.values()].reduce((n, held) => n + held.sockets.size, 0);
+  }
+
   /** A one-time ticket for a bind's data channel. */
   issue(bind: Bind): { ticket: string; expiresAtMs: number } {
     const now = Date.now();

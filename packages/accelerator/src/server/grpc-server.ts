@@ -1,4 +1,4 @@
-// The gRPC server: both services on one port, unlimited message sizes.
+// The gRPC server: both services, health and reflection on one port, unlimited message sizes.
 
 import { CHANNEL_OPTIONS, loadServices } from '@eais/shared';
 import { Server } from '@grpc/grpc-js';
@@ -6,6 +6,8 @@ import type { ConnectionLimits } from '../config.js';
 import type { CallEdge } from './call-edge.js';
 import type { DaemonCore } from './daemon-core.js';
 import type { DataChannelServer } from './data-channel.js';
+import type { DaemonHealth } from './health.js';
+import { addReflection } from './reflection.js';
 import { controlService } from './service-control.js';
 import { inferenceService } from './service-inference.js';
 import { grpcCredentials, type TlsMaterial } from './tls.js';
@@ -22,12 +24,16 @@ export interface GrpcServer {
   readonly port: number;
 }
 
-/** Builds the gRPC server with both services and binds it. Rejects when the port cannot be bound. */
+/**
+ * Builds the gRPC server with both services, `health` (grpc.health.v1.Health) and server
+ * reflection, and binds it. Rejects when the port cannot be bound.
+ */
 export async function serveGrpc(
   core: DaemonCore,
   edge: CallEdge,
   channel: DataChannelServer | undefined,
   listen: { readonly host: string; readonly port: number; readonly limits: ConnectionLimits; readonly tls: TlsMaterial | undefined },
+  health: DaemonHealth,
 ): Promise<GrpcServer> {
   const { host, port, limits } = listen;
   const services = loadServices();
@@ -35,6 +41,8 @@ export async function serveGrpc(
   const server = new Server({ ...CHANNEL_OPTIONS, 'grpc.max_connection_idle_ms': limits.idleTimeoutMs });
   server.addService(services.accelerator.service, controlService(core, edge, channel));
   server.addService(services.inference.service, inferenceService(core, edge, limits.maxStreamRequests));
+  health.addTo(server);
+  addReflection(server);
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(hostPort(host, port), grpcCredentials(listen.tls), (err, p) => {
       if (err === null) resolve(p);

@@ -20,19 +20,44 @@ import { infer } from '../slots/infer.js';
 import type { CallEdge } from './call-edge.js';
 import { grpcContext, unary } from './call-edge-grpc.js';
 import { authorize, type DaemonCore } from './daemon-core.js';
+import { hasContents, rawFromContents } from './kserve-contents.js';
+import { checkVersion, platformOf, tritonHandlers } from './service-triton.js';
 
 /** The standard server name reported by ServerMetadata. */
 export const SERVER_NAME = 'eais-accelerator';
 
-/** A ModelInferRequest as the slots take it. INVALID_ARGUMENT (RAW_CONTENTS_REQUIRED) unless each input has its raw bytes. */
+/**
+ * A ModelInferRequest as the slots take it: each input's bytes from raw_input_contents or
+ * from its typed contents, never both kinds in one request. INVALID_ARGUMENT
+ * (RAW_CONTENTS_REQUIRED) when they are mixed or missing; NOT_FOUND for a model version
+ * other than "" or "1".
+ */
 export function fromModelInferRequest(request: ModelInferRequest, deadlineAtMs: number): InferenceRequest {
   const { inputs, raw_input_contents: raw } = request;
+  checkVersion(request.model_name, request.model_version);
+  const typed = inputs.map((i) => hasContents(i.contents));
+  if (raw.length > 0 && typed.some(Boolean)) {
+    throw createError('RAW_CONTENTS_REQUIRED', 'a request carries its tensors either all in raw_input_contents or all in typed contents, not both');
+  }
+  if (raw.length === 0 && inputs.length > 0 && typed.every(Boolean)) {
+    return {
+      model: request.model_name,
+      id: request.id ?? '',
+      inputs: inputs.map((input) => ({
+        name: input.name,
+        datatype: input.datatype,
+        shape: input.shape,
+        bytes: rawFromContents(input.datatype, input.shape, input.contents as Record<string, unknown[]>, `input "${clip(input.name)}"`),
+      })),
+      outputs: (request.outputs ?? []).map((o) => o.name),
+      deadlineAtMs,
+    };
+  }
   if (raw.length !== inputs.length) {
-    const typed = inputs.some((i) => i.contents !== null && i.contents !== undefined && Object.values(i.contents).some((v) => v.length > 0));
     throw createError(
       'RAW_CONTENTS_REQUIRED',
-      typed
-        ? "tensor contents must travel as raw bytes: put each input's bytes in raw_input_contents, not in contents"
+      typed.some(Boolean)
+        ? 'some inputs carry typed contents and some none: give every input its contents, or send every input as raw_input_contents'
         : `the request has ${inputs.length} inputs but ${raw.length} raw_input_contents entries; send one entry per input, in order`,
     );
   }
@@ -160,20 +185,22 @@ export function inferenceService(core: DaemonCore, edge: CallEdge, maxStreamRequ
     ServerMetadata: unary(edge, 'ServerMetadata', async () => ({
       name: SERVER_NAME,
       version: core.version,
-      extensions: ['model_stream_infer', 'eais.v1'],
+      extensions: ['model_stream_infer', 'model_configuration', 'statistics', 'model_repository', 'eais.v1'],
     })),
-    ModelReady: unary<{ name: string }, { ready: boolean }>(edge, 'ModelReady', async (request, context) => {
+    ModelReady: unary<{ name: string; version: string }, { ready: boolean }>(edge, 'ModelReady', async (request, context) => {
       const { slot } = authorize(core, context);
+      checkVersion(request.name, request.version);
       return { ready: slot.state === 'InUse' && slot.models.some((m) => m.name === request.name) };
     }),
-    ModelMetadata: unary<{ name: string }, ModelMetadataResponse>(edge, 'ModelMetadata', async (request, context) => {
+    ModelMetadata: unary<{ name: string; version: string }, ModelMetadataResponse>(edge, 'ModelMetadata', async (request, context) => {
       const { slot } = authorize(core, context);
+      checkVersion(request.name, request.version);
       const model = slot.model(request.name).toMessage();
       const strip = ({ name, datatype, shape }: { name: string; datatype: string; shape: number[] }) => ({ name, datatype, shape });
       return {
         name: model.name,
         versions: ['1'],
-        platform: `${model.engine}_${model.format}`,
+        platform: platformOf(model.format),
         inputs: model.inputs.map(strip),
         outputs: model.outputs.map(strip),
       };
@@ -184,5 +211,6 @@ export function inferenceService(core: DaemonCore, edge: CallEdge, maxStreamRequ
       return toModelInferResponse(await infer(slot, fromModelInferRequest(request, context.deadlineMs), context.signal));
     }),
     ModelStreamInfer: streamInfer(core, edge, maxStreamRequests),
+    ...tritonHandlers(core, edge),
   };
 }

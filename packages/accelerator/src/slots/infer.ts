@@ -1,19 +1,19 @@
 // One inference on a slot: decode the request's raw tensors, check them against the model,
 // charge the quota, run, encode the outputs, and meter it.
 
-import { clip, createError, decodeTensor, encodeTensor, type InferenceRequest, type InferenceResult, type RawTensor, type Tensor } from '@eais/shared';
+import { clip, createError, decodeAnyTensor, encodeAnyTensor, type AnyTensor, type InferenceRequest, type InferenceResult, type RawTensor } from '@eais/shared';
 import type { RunTiming } from '../engines/engine.js';
 import type { Slot } from './slot.js';
 import type { SlotModel } from './slot-model.js';
 
 /** Decodes a request's inputs. INVALID_ARGUMENT for every malformed tensor, naming it. */
-export function decodeInputs(inputs: readonly RawTensor[]): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
+export function decodeInputs(inputs: readonly RawTensor[]): Record<string, AnyTensor> {
+  const feeds: Record<string, AnyTensor> = {};
   for (const [i, input] of inputs.entries()) {
     const what = `input "${clip(input.name)}"`;
     if (input.name === '') throw createError('BAD_REQUEST', `input ${i} has no name`);
     if (Object.hasOwn(feeds, input.name)) throw createError('DUPLICATE_INPUT', `${what} appears twice in the request; send it once`);
-    feeds[input.name] = decodeTensor(input.datatype, input.shape, input.bytes, what);
+    feeds[input.name] = decodeAnyTensor(input.datatype, input.shape, input.bytes, what);
   }
   return feeds;
 }
@@ -53,7 +53,7 @@ export async function infer(slot: Slot, request: InferenceRequest, signal?: Abor
     queueMs += elapsed - computeMs;
     let bytesOut = 0;
     const encoded = outputs.map((name): RawTensor => {
-      const wire = encodeTensor(results[name] as Tensor);
+      const wire = encodeAnyTensor(results[name] as AnyTensor);
       bytesOut += wire.raw.byteLength;
       return { name, datatype: wire.datatype, shape: wire.shape, bytes: wire.raw };
     });

@@ -1,12 +1,14 @@
 // A model loaded on a slot: request checks against its inputs, runs, and a drained close.
 
-import { clip, createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type Tensor, type TensorInfoMessage } from '@eais/shared';
+import { BYTES, clip, createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type AnyTensor, type Tensor, type TensorInfoMessage } from '@eais/shared';
 import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from '../engines/engine.js';
 import { declaredShapes, type FlopCount, type FlopCounter } from '../flops/flops.js';
 import { Batcher, type BatchPolicy } from './batcher.js';
+import { ModelLatency } from './slot-model-latency.js';
 import type { StoredModel } from '../store/model-store.js';
 
 function wireType(spec: TensorSpec): string {
+  if (spec.dtype === 'string') return BYTES;
   return spec.dtype === undefined ? spec.type : (dtypeInfo(spec.dtype)?.wire ?? spec.type);
 }
 
@@ -47,7 +49,9 @@ export class SlotModel {
   /** Where the load's time went, ms from its start (for the log): FLOP counter and engine (side by side), then the memory check. */
   loadPhases: { readonly flopsMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
   readonly #batcher: Batcher | undefined;
-  readonly #stats = { success: 0, failure: 0, queueMs: 0, computeMs: 0, runs: 0 };
+  /** Its requests' latency in buckets (the metrics endpoint reads them when scraped). */
+  readonly latency = new ModelLatency();
+  readonly #stats = { success: 0, failure: 0, queueMs: 0, computeMs: 0, runs: 0, lastMs: 0 };
 
   /**
    * `counter` counts the model's FLOPs, or is the reason it cannot (the model still runs;
@@ -62,7 +66,9 @@ export class SlotModel {
     readonly counter: FlopCounter | string,
     batching?: BatchPolicy,
   ) {
-    this.#batcher = batching === undefined ? undefined : new Batcher(batching, (feeds, outputs, timing) => this.engineModel.run(feeds, outputs, timing));
+    // A batched model has no string tensors (see batchable), so its tensors are numeric.
+    this.#batcher =
+      batching === undefined ? undefined : new Batcher(batching, (feeds, outputs, timing) => this.engineModel.run(feeds, outputs, timing) as Promise<Record<string, Tensor>>);
     if (typeof counter === 'string') {
       this.#flopsNote = `FLOPs are not counted for this model: ${counter}`;
       return;
@@ -88,7 +94,7 @@ export class SlotModel {
    * FLOPs of one inference with these feeds' shapes, or undefined when the model's graph
    * cannot be counted (the reason is in Describe).
    */
-  flops(feeds: Readonly<Record<string, Tensor>>): FlopCount | undefined {
+  flops(feeds: Readonly<Record<string, AnyTensor>>): FlopCount | undefined {
     if (typeof this.counter === 'string') return undefined;
     const shapes = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, t.dims]));
     try {
@@ -115,7 +121,7 @@ export class SlotModel {
    * names to fetch. INVALID_ARGUMENT: UNKNOWN_INPUT, MISSING_INPUT, WRONG_DTYPE, BAD_SHAPE,
    * UNKNOWN_OUTPUT; each message names the model and the tensor.
    */
-  check(feeds: Readonly<Record<string, Tensor>>, requested: readonly string[]): string[] {
+  check(feeds: Readonly<Record<string, AnyTensor>>, requested: readonly string[]): string[] {
     const { inputs, outputs } = this.engineModel;
     const what = (kind: string, name: string): string => `model "${this.name}" ${kind} "${name}"`;
     for (const [name, tensor] of Object.entries(feeds)) {
@@ -127,7 +133,7 @@ export class SlotModel {
         );
       }
       if (spec.dtype !== tensor.dtype) {
-        const got = dtypeInfo(tensor.dtype)?.wire ?? tensor.dtype;
+        const got = tensor.dtype === 'string' ? BYTES : (dtypeInfo(tensor.dtype)?.wire ?? tensor.dtype);
         throw createError('WRONG_DTYPE', `${what('input', name)}: expected ${wireType(spec)}, got ${got}; send the tensor as ${wireType(spec)}`);
       }
       if (spec.shape.length > 0) {
@@ -159,9 +165,9 @@ export class SlotModel {
     return [...requested];
   }
 
-  /** Whether requests can be merged along dimension 0: every input and output is batch-major. */
+  /** Whether requests can be merged along dimension 0: every input and output is batch-major, and none holds strings. */
   static batchable(model: EngineModel): boolean {
-    const free = (spec: TensorSpec): boolean => spec.shape.length > 0 && typeof spec.shape[0] !== 'number';
+    const free = (spec: TensorSpec): boolean => spec.dtype !== 'string' && spec.shape.length > 0 && typeof spec.shape[0] !== 'number';
     return model.inputs.every(free) && model.outputs.every(free);
   }
 
@@ -171,6 +177,8 @@ export class SlotModel {
     else this.#stats.failure += 1;
     this.#stats.queueMs += queueMs;
     this.#stats.computeMs += computeMs;
+    this.latency.record(queueMs, computeMs);
+    this.#stats.lastMs = Date.now();
   }
 
   /**
@@ -178,15 +186,15 @@ export class SlotModel {
    * request's, Unix ms). FAILED_PRECONDITION (MODEL_NOT_FOUND) once the model is closing.
    */
   async run(
-    feeds: Readonly<Record<string, Tensor>>,
+    feeds: Readonly<Record<string, AnyTensor>>,
     outputs: readonly string[],
     deadlineMs = Number.POSITIVE_INFINITY,
     timing?: RunTiming,
-  ): Promise<Record<string, Tensor>> {
+  ): Promise<Record<string, AnyTensor>> {
     if (this.#closed) throw createError('MODEL_NOT_FOUND', `model "${this.name}" was unloaded; load it again`);
     this.#inflight += 1;
     try {
-      if (this.#batcher !== undefined) return await this.#batcher.submit(feeds, outputs, deadlineMs, timing);
+      if (this.#batcher !== undefined) return await this.#batcher.submit(feeds as Readonly<Record<string, Tensor>>, outputs, deadlineMs, timing);
       this.#stats.runs += 1;
       return await this.engineModel.run(feeds, outputs, timing);
     } finally {
@@ -239,6 +247,7 @@ export class SlotModel {
         queue_ms: this.#stats.queueMs,
         compute_ms: this.#stats.computeMs,
         engine_runs: this.#stats.runs + (this.#batcher?.calls ?? 0),
+        last_inference_ms: this.#stats.lastMs,
       },
     };
   }

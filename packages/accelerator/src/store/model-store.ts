@@ -2,7 +2,7 @@
 
 import { createError, formatBytes, isArchiveFormat, isModelFormat, MODEL_FORMATS, type ModelFormat } from '@eais/shared';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from './model-archive.js';
 
@@ -108,6 +108,18 @@ export class ModelStore {
     const model = await this.get(sha256);
     if (model === undefined) return undefined;
     return (await this.#owners(model.sha256)).includes(tenant) ? model : undefined;
+  }
+
+  /** The models `tenant` has sent, oldest first. */
+  async listFor(tenant: string): Promise<StoredModel[]> {
+    const digests = await readdir(this.#models).catch(() => [] as string[]);
+    const models: StoredModel[] = [];
+    for (const digest of digests) {
+      if (!SHA256_HEX.test(digest)) continue;
+      const model = await this.getFor(digest, tenant);
+      if (model !== undefined) models.push(model);
+    }
+    return models;
   }
 
   /** Tenants that have sent a model's bytes (none for a model stored before tenants were kept). */
