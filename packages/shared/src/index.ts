@@ -2,7 +2,7 @@
 
 export { DTYPES, dtypeFromNpy, dtypeFromWire, dtypeInfo, isArrayOf } from './dtype.js';
 export type { DType, DTypeInfo, TypedArray, TypedArrayConstructor } from './dtype.js';
-export { BYTES, decodeAnyTensor, decodeStrings, decodeTensor, elementCount, encodeAnyTensor, encodeStrings, encodeTensor, isStringTensor, typedView, wireDtype } from './tensor-codec.js';
+export { BYTES, decodeAnyTensor, decodeStrings, decodeTensor, elementCount, encodeAnyTensor, encodeBytes, encodeStrings, encodeTensor, isStringTensor, typedView, wireDtype } from './tensor-codec.js';
 export type { AnyTensor, StringTensor, Tensor, WireTensor } from './tensor-codec.js';
 export {
   AlreadyExistsError,

@@ -141,13 +141,17 @@ export function decodeStrings(shape: readonly number[], raw: Uint8Array, what: s
 
 /** Encodes strings as BYTES raw contents. */
 export function encodeStrings(data: readonly string[]): Buffer {
-  const parts = data.map((s) => Buffer.from(s, 'utf8'));
-  const raw = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.length, 0));
+  return encodeBytes(data.map((s) => Buffer.from(s, 'utf8')));
+}
+
+/** Encodes elements of bytes as BYTES raw contents (u32 LE length, then the bytes, each). */
+export function encodeBytes(parts: readonly Uint8Array[]): Buffer {
+  const raw = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.byteLength, 0));
   let at = 0;
   for (const part of parts) {
-    raw.writeUInt32LE(part.length, at);
-    part.copy(raw, at + 4);
-    at += 4 + part.length;
+    raw.writeUInt32LE(part.byteLength, at);
+    raw.set(part, at + 4);
+    at += 4 + part.byteLength;
   }
   return raw;
 }

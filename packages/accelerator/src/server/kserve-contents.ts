@@ -1,7 +1,7 @@
 // KServe's typed tensor contents (InferTensorContents) as raw little-endian bytes: one list
 // per element kind, checked against the tensor's datatype and shape.
 
-import { BYTES, clip, createError, dtypeFromWire, elementCount } from '@eais/shared';
+import { BYTES, clip, createError, dtypeFromWire, elementCount, encodeBytes } from '@eais/shared';
 
 /** The InferTensorContents list that carries each KServe datatype. */
 const LIST_OF: Readonly<Record<string, string>> = {
@@ -65,12 +65,5 @@ function bytesFromContents(shape: readonly number[], contents: Record<string, un
   if (values.length !== count) {
     throw createError('BAD_TENSOR_SIZE', `${what}: contents.bytes_contents holds ${values.length} values, but shape [${clip(shape.join(', '))}] needs ${count}`);
   }
-  const raw = Buffer.allocUnsafe(values.reduce((n, v) => n + 4 + v.byteLength, 0));
-  let at = 0;
-  for (const value of values) {
-    raw.writeUInt32LE(value.byteLength, at);
-    raw.set(value, at + 4);
-    at += 4 + value.byteLength;
-  }
-  return raw;
+  return encodeBytes(values);
 }
