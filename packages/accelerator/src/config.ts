@@ -15,7 +15,6 @@ import { parseArgs } from 'node:util';
 import { ENGINES } from './engines/engine-catalog.js';
 import { ORT_PROVIDERS } from './engines/engine-ort.js';
 import type { OperatorKey } from './auth/operator-keys.js';
-import type { TlsFiles } from './server/tls.js';
 
 /** Everything the daemon is started with. */
 export interface DaemonConfig {
@@ -64,6 +63,14 @@ export interface DaemonConfig {
   readonly authKeysPath: string | undefined;
   /** Serve a non-loopback address without TLS or keys all the same (warned at start and in Describe). */
   readonly insecure: boolean;
+}
+
+/** Where the daemon's TLS material lives (flags --tls-cert, --tls-key, --tls-client-ca). */
+export interface TlsFiles {
+  readonly certPath: string;
+  readonly keyPath: string;
+  /** With it, clients must present a certificate this CA signed. */
+  readonly clientCaPath?: string | undefined;
 }
 
 /** What one connection or bind may hold and how long it may sit (see README, Safe on a network). */

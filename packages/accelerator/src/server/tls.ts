@@ -5,14 +5,7 @@
 import { ServerCredentials } from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import type { TlsOptions } from 'node:tls';
-
-/** Where the daemon's TLS material lives (flags --tls-cert, --tls-key, --tls-client-ca). */
-export interface TlsFiles {
-  readonly certPath: string;
-  readonly keyPath: string;
-  /** With it, clients must present a certificate this CA signed. */
-  readonly clientCaPath?: string | undefined;
-}
+import type { TlsFiles } from '../config.js';
 
 /** The PEM material, read once at start. */
 export interface TlsMaterial {
