@@ -157,6 +157,24 @@ describe('eais-accelerator process', () => {
     raw.close();
   });
 
+  it('should stop gracefully (exit 0) on a SIGTERM sent the moment it logs listening', async () => {
+    // Before, a signal that came between that line and the daemon's listener met the
+    // default action and killed the process (seen on a loaded machine).
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    for (let i = 0; i < 5; i += 1) {
+      const child = spawn(process.execPath, [DAEMON_MAIN, '--port', '0', '--state-dir', mkdtempSync(join(tmpdir(), 'eais-sigterm-')), '--exit-after', '60s'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`${code}/${signal}`)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('"msg":"listening"')) child.kill('SIGTERM');
+      });
+      expect(await exited).toBe('0/null');
+      clearTimeout(timer);
+    }
+  });
+
   it('should stop by itself after --exit-after', async () => {
     const daemon = await startDaemon({ args: ['--exit-after', '300ms'] });
     expect(await daemon.stop('SIGCONT')).toBe(0);

@@ -35,6 +35,13 @@ async function main(): Promise<number> {
   const { config } = command;
   const log = createLogger(config.logLevel);
   log.debug({ gc: tuneGarbageCollection() }, 'garbage collection');
+  // Signals are taken from the start, one listener each for the whole run: a signal that
+  // comes while the daemon starts (say, right after it logged 'listening') stops it once it
+  // is up, where it used to meet the default action (terminate) before any listener was
+  // there; and removing the last listener would bring that default back for a moment.
+  const early: string[] = [];
+  let onSignal = (signal: NodeJS.Signals): void => void early.push(signal);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, (s: NodeJS.Signals) => onSignal(s));
   let running;
   try {
     running = await startAccelerator(config, log);
@@ -61,12 +68,16 @@ async function main(): Promise<number> {
         resolve();
       });
     };
-    process.on('SIGHUP', () => void accelerator.reloadKeys());
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    onSignal = (signal) => {
+      if (signal === 'SIGHUP') void accelerator.reloadKeys();
+      else stop(signal);
+    };
     if (config.exitAfterMs !== undefined) {
       setTimeout(() => stop(`--exit-after ${config.exitAfterMs} ms`), config.exitAfterMs);
     }
+    const first = early.find((signal) => signal !== 'SIGHUP');
+    if (first !== undefined) stop(`${first} (while starting)`);
+    else if (early.includes('SIGHUP')) void accelerator.reloadKeys();
   });
   log.info('stopped');
   return 0;
