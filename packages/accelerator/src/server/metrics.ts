@@ -83,32 +83,30 @@ export function metricsRegistry(source: MetricsSource, calls: CallMetrics): Regi
     for (const slot of source.slots) for (const state of SLOT_STATES) emit({ slot: slot.id, state }, slot.state === state ? 1 : 0);
   });
 
-  // The usage meter: totals that survive restarts (GetUsage reads the same).
-  const usage = (name: string, help: string, value: (u: UsageTotals) => number): void =>
+  // The usage meter: totals that survive restarts (GetUsage reads the same). A counter
+  // either has one value per slot, or one per slot and value of an extra label.
+  type Split = readonly (readonly [Record<string, string>, (u: UsageTotals) => number])[];
+  const usage = (name: string, help: string, values: ((u: UsageTotals) => number) | Split): void =>
     scraped(registry, name, 'counter', help, (emit) => {
       const now = Date.now();
-      for (const slot of source.slots) emit({ slot: slot.id }, value(slot.usage.snapshot(now)));
+      const split: Split = typeof values === 'function' ? [[{}, values]] : values;
+      for (const slot of source.slots) {
+        const u = slot.usage.snapshot(now);
+        for (const [labels, value] of split) emit({ slot: slot.id, ...labels }, value(u));
+      }
     });
   usage('eais_billable_seconds_total', 'Seconds each slot spent in billable states (Available, Attaching, InUse, Detaching).', billableSeconds);
   usage('eais_throttled_seconds_total', 'Seconds requests waited for their slot\'s FLOP quota.', (u) => u.throttledSeconds);
   usage('eais_received_bytes_total', 'Bytes received for each slot: request tensors and model uploads.', (u) => u.bytesIn);
   usage('eais_sent_bytes_total', 'Bytes of output tensors sent from each slot.', (u) => u.bytesOut);
-  scraped(registry, 'eais_slot_requests_total', 'counter', 'Inference requests on each slot by outcome (ok, failed), any model or none.', (emit) => {
-    const now = Date.now();
-    for (const slot of source.slots) {
-      const u = slot.usage.snapshot(now);
-      emit({ slot: slot.id, status: 'ok' }, u.requestsOk);
-      emit({ slot: slot.id, status: 'failed' }, u.requestsFailed);
-    }
-  });
-  scraped(registry, 'eais_flops_total', 'counter', 'FLOPs charged to each slot, by precision (fp32, fp16).', (emit) => {
-    const now = Date.now();
-    for (const slot of source.slots) {
-      const u = slot.usage.snapshot(now);
-      emit({ slot: slot.id, precision: 'fp32' }, u.fp32Flops);
-      emit({ slot: slot.id, precision: 'fp16' }, u.fp16Flops);
-    }
-  });
+  usage('eais_slot_requests_total', 'Inference requests on each slot by outcome (ok, failed), any model or none.', [
+    [{ status: 'ok' }, (u) => u.requestsOk],
+    [{ status: 'failed' }, (u) => u.requestsFailed],
+  ]);
+  usage('eais_flops_total', 'FLOPs charged to each slot, by precision (fp32, fp16).', [
+    [{ precision: 'fp32' }, (u) => u.fp32Flops],
+    [{ precision: 'fp16' }, (u) => u.fp16Flops],
+  ]);
 
   // Live state of each slot.
   scraped(registry, 'eais_quota_utilisation_ratio', 'gauge', 'Share of each slot\'s FLOP rate used over the last minute, by precision (1 = all of it).', (emit) => {
