@@ -12,7 +12,8 @@ import {
   type LoadModelResponse,
 } from '@eais/shared';
 import type { Client } from '@grpc/grpc-js';
-import type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+import { EventEmitter } from 'node:events';
+import type { Accelerator, AcceleratorEvents, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
 import { connect, Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
 import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
 import { clientInstance } from './instance.js';
@@ -56,7 +57,7 @@ export interface BindState {
 }
 
 /** See {@link Accelerator}. */
-export class AcceleratorImpl implements Accelerator, ModelOwner {
+export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements Accelerator, ModelOwner {
   readonly endpoint: string;
   readonly slot: SlotInfo;
   readonly instanceId: string;
@@ -74,6 +75,7 @@ export class AcceleratorImpl implements Accelerator, ModelOwner {
   #preferred: Transport | undefined;
 
   private constructor(connection: Connection, state: BindState, options: AttachOptions) {
+    super();
     this.#connection = connection;
     this.endpoint = state.endpoint;
     this.#token = state.token;

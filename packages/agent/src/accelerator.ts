@@ -38,9 +38,38 @@ export interface AttachOptions extends ClientIdentity, SecurityOptions {
   readonly transport?: 'auto' | 'channel' | 'grpc' | 'grpc-stream' | undefined;
   /** Renew the lease in the background (default true). */
   readonly heartbeat?: boolean | undefined;
-  /** Called once if a heartbeat finds the bind gone (lease expired, daemon restarted). */
+  /**
+   * Recover by itself when the daemon cannot be reached or the bind is gone (default true):
+   * retry with capped exponential backoff and jitter, resume the bind when the daemon kept
+   * it, else bind again and load every model again; inference in flight is retried once.
+   * `false`: calls fail with UnavailableError and a lost bind stays lost.
+   */
+  readonly reconnect?: boolean | ReconnectOptions | undefined;
+  /** Called once if the bind is lost for good (with `reconnect`, once recovery gave up); also the `lost` event. */
   readonly onLeaseLost?: ((error: EaisError) => void) | undefined;
   readonly logger?: AgentLogger | undefined;
+}
+
+/** How the agent retries when the daemon cannot be reached (see {@link AttachOptions.reconnect}). */
+export interface ReconnectOptions {
+  /** Give up (the `lost` event) after the daemon has been unreachable this long, ms (default 60 000). */
+  readonly budgetMs?: number | undefined;
+  /** Wait before the second try, ms (default 100); each later wait doubles, with jitter. */
+  readonly initialDelayMs?: number | undefined;
+  /** The longest wait between tries, ms (default 5 000). */
+  readonly maxDelayMs?: number | undefined;
+}
+
+/** What an accelerator tells its listeners about its bind (see {@link Accelerator.on}). */
+export interface AcceleratorEvents {
+  /** The daemon could not be reached (or the bind was gone); recovery started. Once per outage. */
+  reconnecting: [{ readonly error: EaisError; readonly attempt: number }];
+  /** The daemon is back and kept the bind: same slot and token; its models were checked and loaded again where missing. */
+  reconnected: [{ readonly downMs: number; readonly attempts: number }];
+  /** The bind was gone (lease expired, daemon restarted without it): bound again and every model loaded again. */
+  rebound: [{ readonly reason: EaisError; readonly previousSlotId: string; readonly slot: SlotInfo; readonly models: readonly string[] }];
+  /** The bind is lost for good: recovery gave up, or `reconnect: false`. Calls fail from now on. */
+  lost: [EaisError];
 }
 
 /** Options of {@link Accelerator.loadModel}. */
@@ -89,7 +118,7 @@ export interface RemoteModel extends ModelInfo {
 /** A bound slot: load models, run them, detach. */
 export interface Accelerator {
   readonly endpoint: string;
-  /** The slot as it was at attach. */
+  /** The slot as it was at attach (or at the last rebind). */
   readonly slot: SlotInfo;
   readonly instanceId: string;
   /** Lease the daemon granted, ms. */
@@ -116,4 +145,8 @@ export interface Accelerator {
   usage(options?: CallOptions): Promise<SlotUsage>;
   /** Unbinds the slot (its models are unloaded) and stops heartbeats. Idempotent. */
   detach(options?: CallOptions): Promise<void>;
+  /** Listens to the bind's events: `reconnecting`, `reconnected`, `rebound`, `lost`. */
+  on<E extends keyof AcceleratorEvents>(event: E, listener: (...args: AcceleratorEvents[E]) => void): this;
+  once<E extends keyof AcceleratorEvents>(event: E, listener: (...args: AcceleratorEvents[E]) => void): this;
+  off<E extends keyof AcceleratorEvents>(event: E, listener: (...args: AcceleratorEvents[E]) => void): this;
 }

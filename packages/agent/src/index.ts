@@ -1,7 +1,7 @@
 // @eais/agent: attach a Node app to a remote accelerator slot and run models on it.
 
 export { attach } from './attach.js';
-export type { Accelerator, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+export type { Accelerator, AcceleratorEvents, AgentLogger, AttachOptions, LoadModelOptions, ReconnectOptions, RemoteModel, RunOptions } from './accelerator.js';
 export { describe } from './describe.js';
 export type { Description, DescribeOptions, EngineInfo, FlopCount, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
 export { usage } from './usage.js';
