@@ -9,6 +9,7 @@ import { formatNpy, parseNpy } from '../packages/agent/src/npy.js';
 import { CLI_MAIN, startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { addSubModel, randomFloats, REC_MODEL } from './helpers/models.js';
 import { humanGraphModel } from './helpers/tf-models.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Result {
   code: number;
@@ -152,5 +153,64 @@ describe('eais CLI', () => {
     const result = await eais('describe', '--endpoint', '127.0.0.1:1');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot reach the eais accelerator daemon at 127.0.0.1:1.*\n.*UNAVAILABLE/);
+  });
+});
+
+describe('eais CLI across daemon restarts', () => {
+  const eaisWith =
+    (env: NodeJS.ProcessEnv) =>
+    (...args: string[]): Promise<Result> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, [CLI_MAIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr });
+        });
+      });
+
+  it('should keep working on its saved bind after the daemon was killed and started again', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'eais-cli-restart-'));
+    const dir = mkdtempSync(join(tmpdir(), 'eais-cli-'));
+    writeFileSync(join(dir, 'model.onnx'), addSubModel());
+    let daemon = await startDaemon({ stateDir });
+    const eais = eaisWith({ ...process.env, EAIS_ENDPOINT: daemon.endpoint, EAIS_BIND_FILE: join(dir, 'bind.json'), EAIS_INSTANCE_ID: 'i-cli-restart' });
+    try {
+      const attached = JSON.parse((await eais('attach', '--json')).stdout) as { slot: { id: string } };
+      const loaded = await eais('load', join(dir, 'model.onnx'), '--name', 'addsub');
+      expect(loaded.code, loaded.stderr).toBe(0);
+      await waitFor(() => existsSync(join(stateDir, 'binds.json')) && readFileSync(join(stateDir, 'binds.json'), 'utf8').includes('addsub'), { what: 'the saved bind table' });
+      daemon.child.kill('SIGKILL');
+      await daemon.stop();
+      daemon = await startDaemon({ stateDir, port: daemon.port });
+      // The same saved token works: the slot is still bound to this host, its model loaded.
+      const described = JSON.parse((await eais('describe', '--json')).stdout) as { boundSlotId: string; models: { name: string }[] };
+      expect(described.boundSlotId).toBe(attached.slot.id);
+      expect(described.models.map((m) => m.name)).toEqual(['addsub']);
+      expect((await eais('detach')).code).toBe(0);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('should remove a saved bind that has ended, so that attach works at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eais-cli-'));
+    writeFileSync(join(dir, 'model.onnx'), addSubModel());
+    const daemon = await startDaemon();
+    const eais = eaisWith({ ...process.env, EAIS_ENDPOINT: daemon.endpoint, EAIS_BIND_FILE: join(dir, 'bind.json'), EAIS_INSTANCE_ID: 'i-cli-ended' });
+    try {
+      expect((await eais('attach', '--lease', '1s')).code).toBe(0);
+      await daemon.waitForLog((l) => l.msg === 'detached' && l.instanceId === 'i-cli-ended');
+      const load = await eais('load', join(dir, 'model.onnx'));
+      expect(load.code).toBe(1);
+      expect(load.stderr).toMatch(/lease expired/);
+      expect(load.stderr).toMatch(/saved bind in .* has ended on the daemon and was removed/);
+      expect(existsSync(join(dir, 'bind.json'))).toBe(false);
+      expect((await eais('attach', '--lease', '1s')).code).toBe(0);
+      // A saved bind found ended by attach itself is replaced.
+      await waitFor(() => daemon.logs.filter((l) => l.msg === 'detached' && l.instanceId === 'i-cli-ended').length >= 2, { what: 'the second lease to run out' });
+      const again = await eais('attach');
+      expect(again.code, again.stderr).toBe(0);
+      expect((await eais('detach')).code).toBe(0);
+    } finally {
+      await daemon.stop();
+    }
   });
 });

@@ -348,7 +348,9 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     if (this.#policy === undefined) {
       const why = this.#explain(err);
       if (bindGone(err)) this.#lose(why);
-      return Promise.reject(why);
+      const refused = Promise.reject(why);
+      refused.catch(() => undefined);
+      return refused;
     }
     const recovery = this.#recover(err, this.#policy).finally(() => {
       this.#recovery = undefined;

@@ -140,6 +140,23 @@ async function savedBind(values: Values) {
   return { file, state: state !== undefined && state.endpoint === endpoint ? state : undefined, endpoint };
 }
 
+/** Whether a call failed because its bind has ended on the daemon (lease expired, detached). */
+function bindEnded(err: unknown): boolean {
+  return err instanceof EaisError && (err.reason === 'TOKEN_REVOKED' || err.reason === 'TOKEN_UNKNOWN');
+}
+
+/**
+ * Removes the saved bind when a command failed because it has ended, so that the advice
+ * to attach again can be followed at once; the file's path when it was removed.
+ */
+async function forgetEndedBind(values: Values, err: unknown): Promise<string | undefined> {
+  if (!bindEnded(err)) return undefined;
+  const { file, state } = await savedBind(values).catch(() => ({ file: '', state: undefined }));
+  if (state === undefined) return undefined;
+  await removeBind(file);
+  return file;
+}
+
 async function runDescribe(values: Values): Promise<void> {
   const { state, endpoint } = await savedBind(values);
   const d = await describe({ endpoint, token: state?.token, ...security(values) });
@@ -149,7 +166,13 @@ async function runDescribe(values: Values): Promise<void> {
 async function runAttach(values: Values): Promise<void> {
   const { file, state, endpoint } = await savedBind(values);
   if (state !== undefined) {
-    throw new UsageError(`a bind to slot ${state.slot.id} on ${endpoint} is saved in ${file} already; run eais detach first`);
+    // A saved bind that has ended on the daemon (its lease ran out) is replaced; a live one is not.
+    const alive = await describe({ endpoint, token: state.token, ...security(values) }).then(
+      () => true,
+      (err: unknown) => !bindEnded(err),
+    );
+    if (alive) throw new UsageError(`a bind to slot ${state.slot.id} on ${endpoint} is saved in ${file} already; run eais detach first`);
+    await removeBind(file);
   }
   const accelerator = await AcceleratorImpl.attach({
     endpoint,
@@ -296,6 +319,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof TypeError;
+    const forgotten = command === 'detach' ? undefined : await forgetEndedBind(values, err);
     if (values.json === true) {
       const error =
         err instanceof EaisError
@@ -307,6 +331,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       process.stderr.write(`eais: ${(err as Error).message}\n`);
     }
+    if (forgotten !== undefined) process.stderr.write(`eais: the saved bind in ${forgotten} has ended on the daemon and was removed; eais attach binds again\n`);
     return usage ? 2 : 1;
   }
 }
