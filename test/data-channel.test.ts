@@ -158,13 +158,23 @@ describe('data channel', () => {
   it('should close the channel when the bind ends, and later runs fall back to gRPC or fail clearly', async () => {
     // No heartbeats: the lease ends 3 s after the last call, long enough for the load to
     // finish first on a slow machine; then the daemon closes the channel.
-    const other = await attach({ endpoint: daemon.endpoint, instanceId: 'i-ends', leaseTtlMs: 3000, heartbeat: false });
+    const other = await attach({ endpoint: daemon.endpoint, instanceId: 'i-ends', leaseTtlMs: 3000, heartbeat: false, reconnect: false });
     expect(other.transport).toBe('channel');
     const model = await other.loadModel(addSubModel(), { name: 'm' });
     expect(other.transport).toBe('channel');
     await waitFor(() => other.transport === 'grpc', { what: 'the agent to see its data channel closed and fall back to gRPC' });
     const err = await model.run({ a: { dtype: 'float32', dims: [1], data: [1] }, b: { dtype: 'float32', dims: [1], data: [1] } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ reason: 'TOKEN_REVOKED' });
+    // With reconnect (the default), the same run binds again and goes on.
+    // (the slot the first bind freed may still be Detaching for a moment)
+    const again = await waitFor(() => attach({ endpoint: daemon.endpoint, instanceId: 'i-ends-again', leaseTtlMs: 3000, heartbeat: false }).catch(() => undefined), {
+      what: 'a free slot',
+    });
+    const reloaded = await again.loadModel(addSubModel(), { name: 'm' });
+    await waitFor(() => again.transport === 'grpc', { what: 'the second bind to end' });
+    const out = await reloaded.run({ a: { dtype: 'float32', dims: [1], data: [1] }, b: { dtype: 'float32', dims: [1], data: [1] } });
+    expect(Array.from(out.sum!.data as Float32Array)).toEqual([2]);
+    await again.detach();
   });
 });
 

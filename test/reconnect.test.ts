@@ -200,4 +200,24 @@ describe('an app that blocks its event loop', () => {
       await daemon.stop();
     }
   });
+
+  it("should keep the bind with heartbeat: 'worker', which beats from its own thread", async () => {
+    const TTL_MS = 1000;
+    const daemon = await startDaemon({ args: SLOT });
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-blocked-worker', transport: 'grpc', leaseTtlMs: TTL_MS, heartbeat: 'worker', reconnect: false });
+    const events = recordEvents(accelerator);
+    try {
+      const model = await accelerator.loadModel(MODEL, { name: 'addsub' });
+      const token = accelerator.token;
+      const until = Date.now() + 1.5 * TTL_MS;
+      while (Date.now() < until);
+      expect(await addOne(model, 2)).toBe(3);
+      expect(accelerator.token).toBe(token);
+      expect(events).toEqual([]);
+      await expect(attach({ endpoint: daemon.endpoint, instanceId: 'i-other', slotId: accelerator.slot.id, reconnect: false })).rejects.toMatchObject({ reason: 'SLOT_BUSY' });
+    } finally {
+      await accelerator.detach().catch(() => undefined);
+      await daemon.stop();
+    }
+  });
 });

@@ -21,6 +21,7 @@ import { Backoff, reconnectPolicy, type ReconnectPolicy } from './backoff.js';
 import { connect, Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
 import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
 import { Heartbeat } from './heartbeat.js';
+import { HeartbeatThread } from './heartbeat-thread.js';
 import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
 import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
@@ -44,6 +45,10 @@ function checkOptions(options: AttachOptions): void {
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
       throw new TypeError(`'${key}' must be a non-empty string, not ${JSON.stringify(value)}`);
     }
+  }
+  const { heartbeat } = options;
+  if (heartbeat !== undefined && typeof heartbeat !== 'boolean' && heartbeat !== 'worker') {
+    throw new TypeError(`'heartbeat' must be true, false or 'worker', not ${JSON.stringify(heartbeat)}`);
   }
   for (const key of ['leaseTtlMs', 'deadlineMs', 'vcpus', 'memoryBytes'] as const) {
     const value = options[key];
@@ -113,7 +118,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   #preferred: Transport | undefined;
   /** Counts the connections used; a failure on an older one needs no new recovery. */
   #generation = 0;
-  #heartbeat: Heartbeat;
+  #heartbeat: Heartbeat | HeartbeatThread;
   #attached = true;
   #lost: EaisError | undefined;
   #recovery: Promise<void> | undefined;
@@ -146,15 +151,15 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     this.#preferred = this.#options.transport === 'grpc-stream' ? streamTransport(this.#bound) : undefined;
     this.#generation += 1;
     if (this.#leaseTtlMs !== undefined && this.#leaseTtlMs !== leaseTtlMs) {
-      this.#heartbeat.stop();
+      this.#heartbeat.close();
       this.#leaseTtlMs = leaseTtlMs;
       this.#heartbeat = this.#newHeartbeat();
     }
     this.#leaseTtlMs = leaseTtlMs;
   }
 
-  #newHeartbeat(): Heartbeat {
-    return new Heartbeat(this.#leaseTtlMs, {
+  #newHeartbeat(): Heartbeat | HeartbeatThread {
+    const onMainThread = new Heartbeat(this.#leaseTtlMs, {
       beat: async (deadlineMs, fresh) => {
         // A beat after a failed one opens its own connection: the old one may be stuck.
         const connection = fresh ? connect(this.endpoint, this.#options) : this.#connection;
@@ -164,16 +169,30 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
           if (fresh) connection.close();
         }
       },
-      failed: (err) => {
-        if (!this.#attached) return 'stop';
-        if (bindGone(err) || (this.#policy !== undefined && unreachable(err))) {
-          void this.#trouble(err).catch(() => undefined);
-          return 'stop';
-        }
-        this.#log.warn({ slot: this.#slot.id, err }, 'heartbeat failed; trying again on a fresh connection');
-        return 'retry';
-      },
+      failed: (err) => this.#beatFailed(err),
     });
+    if (this.#options.heartbeat !== 'worker') return onMainThread;
+    const data = { endpoint: this.endpoint, security: this.#connection.security, ttlMs: this.#leaseTtlMs };
+    const hooks = {
+      renewed: (expiresAtMs: number) => {
+        this.#leaseExpiresAtMs = expiresAtMs;
+      },
+      failed: (err: Error) => {
+        if (this.#beatFailed(err) === 'stop') this.#heartbeat.stop();
+      },
+    };
+    return new HeartbeatThread(data, () => ({ token: this.#token, slotId: this.#slot.id }), hooks, onMainThread);
+  }
+
+  /** A heartbeat failed: a gone bind or (with reconnect) a lost daemon starts recovery, which beats itself. */
+  #beatFailed(err: unknown): 'retry' | 'stop' {
+    if (!this.#attached) return 'stop';
+    if (bindGone(err) || (this.#policy !== undefined && unreachable(err))) {
+      void this.#trouble(err).catch(() => undefined);
+      return 'stop';
+    }
+    this.#log.warn({ slot: this.#slot.id, err }, 'heartbeat failed; trying again on a fresh connection');
+    return 'retry';
   }
 
   #heartbeatCall(connection: Connection, deadlineMs: number): Promise<{ lease_expires_at_ms: number }> {
@@ -330,7 +349,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     if (this.#lost !== undefined || !this.#attached) return;
     this.#lost = err;
     this.#attached = false;
-    this.#heartbeat.stop();
+    this.#heartbeat.close();
     this.#preferred?.close();
     this.#connection.close();
     this.#log.warn({ slot: this.#slot.id, reason: err.reason, err }, 'bind lost');
@@ -623,7 +642,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
 
   /** Closes the connection but leaves the bind on the daemon (the CLI's saved bind). */
   disconnect(): void {
-    this.#heartbeat.stop();
+    this.#heartbeat.close();
     this.#attached = false;
     this.#preferred?.close();
     this.#connection.close();
@@ -632,7 +651,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   async detach(options: CallOptions = {}): Promise<void> {
     if (!this.#attached) return;
     this.#attached = false;
-    this.#heartbeat.stop();
+    this.#heartbeat.close();
     const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
     // A recovery in flight stops at its next step; one that bound again leaves the new token to detach.
     await this.#recovery?.catch(() => undefined);

@@ -36,8 +36,13 @@ export interface AttachOptions extends ClientIdentity, SecurityOptions {
    * stream with many requests in flight.
    */
   readonly transport?: 'auto' | 'channel' | 'grpc' | 'grpc-stream' | undefined;
-  /** Renew the lease in the background (default true). */
-  readonly heartbeat?: boolean | undefined;
+  /**
+   * Renew the lease in the background (default true: timers on the app's thread, so an app
+   * that blocks its event loop longer than the lease loses its bind, and is told why).
+   * `'worker'`: from a worker thread, so a blocked event loop keeps the bind; the trade is
+   * that a hung app keeps its slot until it exits or detaches.
+   */
+  readonly heartbeat?: boolean | 'worker' | undefined;
   /**
    * Recover by itself when the daemon cannot be reached or the bind is gone (default true):
    * retry with capped exponential backoff and jitter, resume the bind when the daemon kept

@@ -51,6 +51,11 @@ export class Heartbeat {
     this.#timer = undefined;
   }
 
+  /** Stops for good (detach, a lost bind). */
+  close(): void {
+    this.stop();
+  }
+
   #schedule(ms: number, fresh: boolean): void {
     this.#dueAtMs = Date.now() + ms;
     this.#timer = setTimeout(() => void this.#fire(fresh), ms);
