@@ -34,18 +34,20 @@ export interface DaemonOptions {
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
   readonly stateDir?: string;
+  /** The port to listen on (say, the one of a daemon started earlier on the same state dir); 0 by default. */
+  readonly port?: number;
 }
 
 /**
- * Spawns the daemon on 127.0.0.1 port 0 with a fresh state folder, waits for its
- * `listening` log line, and returns the bound endpoint. The daemon stops by itself after
- * 5 minutes (--exit-after) should a test forget it.
+ * Spawns the daemon on 127.0.0.1 (port 0 unless `port`) with a fresh state folder (unless
+ * `stateDir`), waits for its `listening` log line, and returns the bound endpoint. The
+ * daemon stops by itself after 5 minutes (--exit-after) should a test forget it.
  */
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonProcess> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'eais-test-')));
   const child = spawn(
     process.execPath,
-    [DAEMON_MAIN, '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, '--shutdown-grace', '5s', '--exit-after', '300s', ...(options.args ?? [])],
+    [DAEMON_MAIN, '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--state-dir', stateDir, '--shutdown-grace', '5s', '--exit-after', '300s', ...(options.args ?? [])],
     { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: Record<string, unknown>[] = [];

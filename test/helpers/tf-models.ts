@@ -1,6 +1,6 @@
 // TF.js test models from npm packages, as model folders built once into a cache that every
 // test and bench run reuses: nsfwjs's layers models (shipped as JS modules, materialized in
-// a worker thread) and @vladmandic/human's graph models.
+// a worker thread), @vladmandic/human's graph models, and small layers models written here.
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -137,11 +137,57 @@ export function upscalerModel(): Promise<string> {
 }
 
 /**
+ * A small Keras Sequential layers model built here (batch free): [null, 4, 4, 2] → conv 3×3×4
+ * (same, relu) → flatten → dense 3 (softmax) "probs"; 1,152 + 192 multiply-adds per row.
+ * Without `inputLayer` the first layer carries batch_input_shape and the input is named after
+ * it ("conv_input"); with it, the topology opens with an InputLayer named "pixels".
+ */
+export function sequentialModel(options: { inputLayer?: boolean } = {}): Promise<string> {
+  const inputLayer = options.inputLayer === true;
+  // Bump the key's number when this builder changes.
+  return cached(`tiny-sequential-${inputLayer ? 'input-layer-' : ''}1`, (dir) => {
+    const batchInputShape = [null, 4, 4, 2];
+    const conv = {
+      class_name: 'Conv2D',
+      config: {
+        name: 'conv',
+        filters: 4,
+        kernel_size: [3, 3],
+        strides: [1, 1],
+        padding: 'same',
+        data_format: 'channels_last',
+        dilation_rate: [1, 1],
+        activation: 'relu',
+        use_bias: true,
+        ...(inputLayer ? {} : { batch_input_shape: batchInputShape, dtype: 'float32' }),
+      },
+    };
+    const layers = [
+      ...(inputLayer ? [{ class_name: 'InputLayer', config: { name: 'pixels', batch_input_shape: batchInputShape, dtype: 'float32', sparse: false } }] : []),
+      conv,
+      { class_name: 'Flatten', config: { name: 'flatten', data_format: 'channels_last' } },
+      { class_name: 'Dense', config: { name: 'probs', units: 3, activation: 'softmax', use_bias: true } },
+    ];
+    const weights = [
+      { name: 'conv/kernel', shape: [3, 3, 2, 4], dtype: 'float32' },
+      { name: 'conv/bias', shape: [4], dtype: 'float32' },
+      { name: 'probs/kernel', shape: [64, 3], dtype: 'float32' },
+      { name: 'probs/bias', shape: [3], dtype: 'float32' },
+    ];
+    const count = weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
+    const values = new Float32Array(count).map((_, i) => Math.cos(i * 0.7) * 0.3);
+    writeFileSync(join(dir, 'weights.bin'), Buffer.from(values.buffer));
+    const topology = { class_name: 'Sequential', config: { name: 'tiny_sequential', layers }, keras_version: '2.2.4', backend: 'tensorflow' };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: { model_config: topology }, weightsManifest: [{ paths: ['weights.bin'], weights }] }));
+  });
+}
+
+/**
  * Builds every folder above into the cache (vitest's globalSetup, before any test attaches);
  * resolves with the folders.
  */
 export async function buildTestModels(): Promise<string[]> {
   const nsfw: NsfwModelName[] = ['mobilenet_v2', 'inception_v3'];
   const human: HumanModelName[] = ['emotion', 'blazeface', 'antispoof'];
-  return Promise.all([...nsfw.map(nsfwModel), ...human.map(humanGraphModel), upscalerModel()]);
+  return Promise.all([...nsfw.map(nsfwModel), ...human.map(humanGraphModel), upscalerModel(), sequentialModel(), sequentialModel({ inputLayer: true })]);
 }

@@ -23,6 +23,8 @@ import { serveMetrics, type MetricsEndpoint } from './server/metrics-http.js';
 import { readTls } from './server/tls.js';
 import type { BatchRequest } from './slots/batch-policy.js';
 import { assertBound, BindTable, type Bind } from './slots/bind.js';
+import { BIND_FILE_TICK_MS, bindFile, BindFileWriter, readBindFile, type SavedModel } from './slots/bind-file.js';
+import { restoreBinds } from './slots/bind-restore.js';
 import type { SlotModel } from './slots/slot-model.js';
 import { newSlotId, Slot } from './slots/slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
@@ -92,6 +94,10 @@ export class Daemon implements DaemonCore {
   #ready = false;
   #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
   #flush: NodeJS.Timeout | undefined;
+  #bindFile: BindFileWriter | undefined;
+  #bindTick: NodeJS.Timeout | undefined;
+  /** Holds on the restored binds' leases until the daemon serves (see {@link Daemon.serving}). */
+  #restoredHolds: (() => void)[] = [];
   /** What an operator should know (Describe shows it), e.g. an exposed plaintext port. */
   readonly warnings: string[] = [];
 
@@ -116,8 +122,10 @@ export class Daemon implements DaemonCore {
 
   /**
    * Checks the slots fit the device, creates the state folder, keeps each slot's id and
-   * usage from earlier runs, probes every engine once (logged), and starts the slots.
-   * Rejects with a StartError when the configuration cannot work.
+   * usage from earlier runs, probes every engine once (logged), starts the slots, and
+   * restores the binds of the last run still within their lease, models loaded again
+   * (their leases start when {@link Daemon.serving} is called). Rejects with a StartError
+   * when the configuration cannot work.
    */
   static async start(config: DaemonConfig, log: Logger, registry = defaultRegistry(config, log)): Promise<Daemon> {
     const device = await deviceMemory(config.deviceMemoryBytes);
@@ -161,10 +169,32 @@ export class Daemon implements DaemonCore {
       slot.lifecycle.transition('Available');
       log.info({ slot: slot.id, spec: slot.spec.name, region: slot.region, zone: slot.zone }, 'slot available');
     }
+    // Before the port opens, so the first call after a restart finds its bind and models
+    // (start takes longer by those loads).
+    const load = (bind: Bind, model: SavedModel): Promise<SlotModel> => daemon.loadModel(bind, model.name, model.sha256, model.batching);
+    daemon.#restoredHolds = await restoreBinds(daemon.binds, await readBindFile(config.stateDir, log), load, log.child({ component: 'bind' }));
+    daemon.#keepBindFile();
     daemon.#ready = true;
     daemon.#flush = setInterval(() => void daemon.saveUsage(), USAGE_FLUSH_MS);
     daemon.#flush.unref();
     return daemon;
+  }
+
+  /** Writes the bind file on every attach, detach, load and unload, and on a tick for lease renewals. */
+  #keepBindFile(): void {
+    const writer = new BindFileWriter(bindFile(this.config.stateDir), () => this.binds.saved(), this.log.child({ component: 'bind' }));
+    this.#bindFile = writer;
+    this.binds.onAttach(() => writer.request());
+    this.binds.onDetach(() => writer.request());
+    for (const slot of this.slots) slot.onModelsChanged(() => writer.request());
+    writer.request();
+    this.#bindTick = setInterval(() => writer.request(), BIND_FILE_TICK_MS);
+    this.#bindTick.unref();
+  }
+
+  /** Called once the daemon serves: the restored binds' leases run from now. */
+  serving(): void {
+    for (const release of this.#restoredHolds.splice(0)) release();
   }
 
   /** Writes every slot's usage totals to the state dir (atomically). */
@@ -268,11 +298,18 @@ export class Daemon implements DaemonCore {
     };
   }
 
-  /** Ends every bind (unloading models), releases the slots, and saves their usage. */
+  /**
+   * Saves the binds (with their models) for the next start, then ends every bind in this
+   * process (tokens refused, models unloaded), releases the slots, and saves their usage. A
+   * daemon started again within the leases (an upgrade) restores the binds.
+   */
   async close(): Promise<void> {
     if (!this.#ready) return;
     this.#ready = false;
     clearInterval(this.#flush);
+    clearInterval(this.#bindTick);
+    // Written before the binds end here: the file keeps them, and is not written again.
+    await this.#bindFile?.close();
     for (const slot of this.slots) slot.quota.drain(createError('SHUTTING_DOWN', 'the daemon shut down while the request waited for quota'));
     await this.binds.detachAll('the daemon shut down');
     for (const slot of this.slots) {
@@ -294,7 +331,8 @@ export interface RunningAccelerator {
   reloadKeys(): Promise<void>;
   /**
    * Stops taking calls, lets in-flight ones finish for up to `shutdownGraceMs`, cuts the
-   * rest, then ends every bind. Safe to call twice; the second call cuts at once.
+   * rest, then saves the binds for the next start and ends them here. Safe to call twice;
+   * the second call cuts at once.
    */
   close(): Promise<void>;
 }
@@ -336,6 +374,7 @@ export async function startAccelerator(config: DaemonConfig, log: Logger, regist
   const health = new DaemonHealth();
   const { server, port } = await serveGrpc(daemon, edge, channel, { ...config, tls }, health);
   health.serving();
+  daemon.serving();
   const address = hostPort(config.host, port);
   log.info(
     {

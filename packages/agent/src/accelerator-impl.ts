@@ -1,21 +1,26 @@
-// The attached accelerator: bind token, background lease renewal, and the bound calls.
+// The attached accelerator: the bind (token, slot, heartbeats), the calls on it, and its
+// recovery when the daemon cannot be reached or the bind is gone.
 
 import {
   bindMetadata,
   createError,
   EaisError,
-  PermissionDeniedError,
-  UnauthenticatedError,
   type AttachResponse,
+  type ClientInstance,
   type DescribeResponse,
   type GetUsageResponse,
   type LoadModelResponse,
+  type ModelFormat,
 } from '@eais/shared';
 import type { Client } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Accelerator, AcceleratorEvents, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+import { Backoff, reconnectPolicy, type ReconnectPolicy } from './backoff.js';
 import { connect, Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
 import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
+import { Heartbeat } from './heartbeat.js';
 import { clientInstance } from './instance.js';
 import { remoteModel, type ModelOwner } from './model.js';
 import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './tensors.js';
@@ -27,6 +32,8 @@ import { slotUsage, type SlotUsage } from './usage.js';
 
 const CALL_DEADLINE_MS = 60_000;
 const LOAD_DEADLINE_MS = 600_000;
+/** A replaced connection is closed this long after, so that calls still on it can end. */
+const RETIRE_AFTER_MS = 10_000;
 
 const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -46,6 +53,29 @@ function checkOptions(options: AttachOptions): void {
   }
 }
 
+/** The bind is gone on the daemon (lease expired, detached, or a daemon that never knew it). */
+function bindGone(err: unknown): err is EaisError {
+  return err instanceof EaisError && (err.reason === 'TOKEN_REVOKED' || err.reason === 'TOKEN_UNKNOWN');
+}
+
+/** The daemon could not be reached, or is going away: worth reconnecting. */
+function unreachable(err: unknown): err is EaisError {
+  return err instanceof EaisError && err.code === status.UNAVAILABLE && err.reason !== 'TLS_FAILED';
+}
+
+/** Failures a recovery waits out: the daemon away or busy, the slot not free yet. */
+function worthAnotherTry(err: EaisError): boolean {
+  return (
+    (err.code === status.UNAVAILABLE && err.reason !== 'TLS_FAILED') ||
+    err.code === status.DEADLINE_EXCEEDED ||
+    err.reason === 'NO_SLOT_AVAILABLE' ||
+    err.reason === 'SLOT_BUSY' ||
+    err.reason === 'CLIENT_ALREADY_BOUND' ||
+    err.reason === 'TOKEN_REVOKED' ||
+    err.reason === 'TOKEN_UNKNOWN'
+  );
+}
+
 /** The saved state of a bind, enough to use it from another process (the CLI). */
 export interface BindState {
   readonly endpoint: string;
@@ -56,38 +86,115 @@ export interface BindState {
   readonly leaseExpiresAtMs: number;
 }
 
+/** What loading a model again takes, after a rebind. */
+interface LoadedModel {
+  readonly source: string | Uint8Array;
+  readonly name: string;
+  readonly sha256: string;
+  readonly format: ModelFormat;
+  readonly batching: { mode: string; max_batch_size: number; max_queue_delay_ms: number };
+}
+
 /** See {@link Accelerator}. */
 export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements Accelerator, ModelOwner {
   readonly endpoint: string;
-  readonly slot: SlotInfo;
   readonly instanceId: string;
-  readonly leaseTtlMs: number;
-  readonly #connection: Connection;
-  readonly #token: string;
+  readonly #client: ClientInstance;
   readonly #options: AttachOptions;
   readonly #log: AgentLogger;
-  #leaseExpiresAtMs: number;
+  readonly #policy: ReconnectPolicy | undefined;
+  #connection!: Connection;
+  #token!: string;
+  #slot!: SlotInfo;
+  #leaseTtlMs!: number;
+  #leaseExpiresAtMs!: number;
+  #bound!: BoundConnection;
+  #grpc!: Transport;
+  #preferred: Transport | undefined;
+  /** Counts the connections used; a failure on an older one needs no new recovery. */
+  #generation = 0;
+  #heartbeat: Heartbeat;
   #attached = true;
   #lost: EaisError | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-  readonly #bound: BoundConnection;
-  readonly #grpc: Transport;
-  #preferred: Transport | undefined;
+  #recovery: Promise<void> | undefined;
+  /** The models the app loaded (and did not dispose), by name: what a rebind loads again. */
+  readonly #models = new Map<string, LoadedModel>();
 
   private constructor(connection: Connection, state: BindState, options: AttachOptions) {
     super();
-    this.#connection = connection;
     this.endpoint = state.endpoint;
-    this.#token = state.token;
-    this.slot = state.slot;
     this.instanceId = state.instanceId;
-    this.leaseTtlMs = state.leaseTtlMs;
-    this.#leaseExpiresAtMs = state.leaseExpiresAtMs;
     this.#options = options;
+    this.#client = clientInstance({ ...options, instanceId: state.instanceId });
     this.#log = options.logger ?? SILENT;
-    this.#bound = { connection, token: state.token, slotId: state.slot.id };
+    this.#policy = reconnectPolicy(options.reconnect);
+    this.#use(connection, state.token, state.slot, state.leaseTtlMs, state.leaseExpiresAtMs);
+    this.#heartbeat = this.#newHeartbeat();
+  }
+
+  /** Takes a connection and bind for the calls from now on (at attach, reconnect and rebind). */
+  #use(connection: Connection, token: string, slot: SlotInfo, leaseTtlMs: number, leaseExpiresAtMs: number): void {
+    const old = this.#connection as Connection | undefined;
+    if (old !== undefined && old !== connection) setTimeout(() => old.close(), RETIRE_AFTER_MS).unref();
+    this.#preferred?.close();
+    this.#connection = connection;
+    this.#token = token;
+    this.#slot = slot;
+    this.#leaseExpiresAtMs = leaseExpiresAtMs;
+    this.#bound = { connection, token, slotId: slot.id };
     this.#grpc = grpcTransport(this.#bound);
-    if (options.transport === 'grpc-stream') this.#preferred = streamTransport(this.#bound);
+    this.#preferred = this.#options.transport === 'grpc-stream' ? streamTransport(this.#bound) : undefined;
+    this.#generation += 1;
+    if (this.#leaseTtlMs !== undefined && this.#leaseTtlMs !== leaseTtlMs) {
+      this.#heartbeat.stop();
+      this.#leaseTtlMs = leaseTtlMs;
+      this.#heartbeat = this.#newHeartbeat();
+    }
+    this.#leaseTtlMs = leaseTtlMs;
+  }
+
+  #newHeartbeat(): Heartbeat {
+    return new Heartbeat(this.#leaseTtlMs, {
+      beat: async (deadlineMs, fresh) => {
+        // A beat after a failed one opens its own connection: the old one may be stuck.
+        const connection = fresh ? connect(this.endpoint, this.#options) : this.#connection;
+        try {
+          this.#leaseExpiresAtMs = (await this.#heartbeatCall(connection, deadlineMs)).lease_expires_at_ms;
+        } finally {
+          if (fresh) connection.close();
+        }
+      },
+      failed: (err) => {
+        if (!this.#attached) return 'stop';
+        if (bindGone(err) || (this.#policy !== undefined && unreachable(err))) {
+          void this.#trouble(err).catch(() => undefined);
+          return 'stop';
+        }
+        this.#log.warn({ slot: this.#slot.id, err }, 'heartbeat failed; trying again on a fresh connection');
+        return 'retry';
+      },
+    });
+  }
+
+  #heartbeatCall(connection: Connection, deadlineMs: number): Promise<{ lease_expires_at_ms: number }> {
+    const requestId = newRequestId();
+    return connection.unary(connection.control, 'Heartbeat', {}, bindMetadata(this.#token, this.#slot.id, requestId), { deadlineMs, requestId, slotId: this.#slot.id });
+  }
+
+  #attachCall(connection: Connection, slotId: string): Promise<AttachResponse> {
+    const requestId = newRequestId();
+    return connection
+      .unary<AttachResponse>(
+        connection.control,
+        'Attach',
+        { client: this.#client, slot_id: slotId, lease_ttl_ms: this.#options.leaseTtlMs ?? 0 },
+        bindMetadata(undefined, undefined, requestId),
+        { deadlineMs: this.#options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
+      )
+      .then((response) => {
+        if (response.slot === null) throw createError('INTERNAL', 'the daemon answered Attach without a slot');
+        return response;
+      });
   }
 
   /** Opens the data channel when the options ask for it; `auto` falls back to gRPC, logged. */
@@ -98,7 +205,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
       this.#preferred = await ChannelTransport.open(this.#bound);
     } catch (err) {
       if (mode === 'channel') throw err;
-      this.#log.warn({ slot: this.slot.id, err }, 'data channel unavailable; using gRPC');
+      this.#log.warn({ slot: this.#slot.id, err }, 'data channel unavailable; using gRPC');
     }
   }
 
@@ -111,16 +218,25 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     return this.#current().name;
   }
 
+  get slot(): SlotInfo {
+    return this.#slot;
+  }
+
+  get leaseTtlMs(): number {
+    return this.#leaseTtlMs;
+  }
+
   /** Sends raw tensors to the daemon and back without an engine (the transport's floor). */
   async echo(tensors: Uint8Array[], options: CallOptions = {}): Promise<Uint8Array[]> {
-    this.#assertAttached();
     const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
-    return this.#current().echo(tensors, { deadlineMs, requestId: options.requestId ?? newRequestId() });
+    const requestId = options.requestId ?? newRequestId();
+    return this.#guard(true, Date.now() + deadlineMs, () => this.#current().echo(tensors, { deadlineMs, requestId }));
   }
 
   /** Attaches (see {@link attach}) and starts heartbeats unless `heartbeat: false`. */
   static async attach(options: AttachOptions): Promise<AcceleratorImpl> {
     checkOptions(options);
+    reconnectPolicy(options.reconnect);
     const endpoint = options.endpoint ?? defaultEndpoint();
     const connection = connect(endpoint, options);
     const client = clientInstance(options);
@@ -158,13 +274,13 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
       throw err;
     }
     accelerator.#log.info({ endpoint, slot: accelerator.slot.id, leaseTtlMs: response.lease_ttl_ms, transport: accelerator.transport }, 'attached');
-    if (options.heartbeat !== false) accelerator.#scheduleHeartbeat();
+    if (options.heartbeat !== false) accelerator.#heartbeat.start();
     return accelerator;
   }
 
-  /** Uses a saved bind (no heartbeats: each call renews the lease). */
+  /** Uses a saved bind: no heartbeats (each call renews the lease) and no reconnecting unless asked. */
   static resume(state: BindState, options: AttachOptions = {}): AcceleratorImpl {
-    return new AcceleratorImpl(connect(state.endpoint, options), state, { ...options, heartbeat: false });
+    return new AcceleratorImpl(connect(state.endpoint, options), state, { reconnect: false, ...options, heartbeat: false });
   }
 
   /** See {@link Accelerator.token}. */
@@ -177,9 +293,9 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     return {
       endpoint: this.endpoint,
       token: this.#token,
-      slot: this.slot,
+      slot: this.#slot,
       instanceId: this.instanceId,
-      leaseTtlMs: this.leaseTtlMs,
+      leaseTtlMs: this.#leaseTtlMs,
       leaseExpiresAtMs: this.#leaseExpiresAtMs,
     };
   }
@@ -191,45 +307,241 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   #assertAttached(): void {
     if (this.#attached) return;
     const why = this.#lost === undefined ? 'detach() was called' : `the bind was lost: ${this.#lost.message}`;
-    throw createError('DETACHED', `this accelerator is no longer attached (${why}); attach again`, { slotId: this.slot.id });
+    throw createError('DETACHED', `this accelerator is no longer attached (${why}); attach again`, { slotId: this.#slot.id, cause: this.#lost });
   }
 
-  /** A bound unary call with the token, slot id and a deadline. */
-  #unary<Res>(client: Client, method: string, request: unknown, options: CallOptions, defaultDeadlineMs = this.#options.deadlineMs ?? CALL_DEADLINE_MS): Promise<Res> {
-    this.#assertAttached();
-    const requestId = options.requestId ?? newRequestId();
-    return this.#connection.unary<Res>(client, method, request, bindMetadata(this.#token, this.slot.id, requestId), {
-      deadlineMs: options.deadlineMs ?? defaultDeadlineMs,
+  /**
+   * A lost bind explained: when the heartbeat timer fired late, the app's event loop was
+   * blocked for longer than the lease, which is why no heartbeat renewed it.
+   */
+  #explain(err: EaisError): EaisError {
+    const late = this.#heartbeat.lateness();
+    if (late === undefined || !bindGone(err)) return err;
+    return createError(
+      err.reason,
+      `${err.message}. This agent's heartbeat timer fired ${(late / 1000).toFixed(1)} s late: the app's event loop was blocked for longer than the ` +
+        `${(this.#leaseTtlMs / 1000).toFixed(1)} s lease, so no heartbeat renewed it; move blocking work off the main thread (worker_threads) or attach with a longer leaseTtlMs`,
+      { slotId: this.#slot.id, requestId: err.requestId, cause: err },
+    );
+  }
+
+  /** The bind is lost for good: calls fail from now on, `lost` is told once. */
+  #lose(err: EaisError): void {
+    if (this.#lost !== undefined || !this.#attached) return;
+    this.#lost = err;
+    this.#attached = false;
+    this.#heartbeat.stop();
+    this.#preferred?.close();
+    this.#connection.close();
+    this.#log.warn({ slot: this.#slot.id, reason: err.reason, err }, 'bind lost');
+    this.emit('lost', err);
+    this.#options.onLeaseLost?.(err);
+  }
+
+  /**
+   * Something is wrong with the link or the bind: starts recovery (one at a time) and
+   * resolves once calls can go on; rejects with why they cannot. Without `reconnect`, a
+   * gone bind is lost and an unreachable daemon is left to the call to report.
+   */
+  #trouble(err: EaisError): Promise<void> {
+    if (this.#recovery !== undefined) return this.#recovery;
+    if (this.#policy === undefined) {
+      const why = this.#explain(err);
+      if (bindGone(err)) this.#lose(why);
+      return Promise.reject(why);
+    }
+    const recovery = this.#recover(err, this.#policy).finally(() => {
+      this.#recovery = undefined;
+    });
+    recovery.catch(() => undefined);
+    this.#recovery = recovery;
+    return recovery;
+  }
+
+  /**
+   * Tries, with backoff, until the bind works again: the daemon kept it (a heartbeat with
+   * the token works: `reconnected`), or it is gone and the agent binds again, the same
+   * slot if it can (`rebound`). Either way every model the app loaded is loaded again
+   * where missing. Gives up (`lost`) when the budget is spent or the failure will not pass.
+   */
+  async #recover(trigger: EaisError, policy: ReconnectPolicy): Promise<void> {
+    this.#heartbeat.stop();
+    const previousSlotId = this.#slot.id;
+    let gone = bindGone(trigger) ? this.#explain(trigger) : undefined;
+    let rebound: EaisError | undefined;
+    this.#log.warn({ slot: previousSlotId, reason: trigger.reason, err: trigger }, gone === undefined ? 'daemon unreachable; reconnecting' : 'bind gone; binding again');
+    this.emit('reconnecting', { error: gone ?? trigger, attempt: 1 });
+    const backoff = new Backoff(policy);
+    for (;;) {
+      this.#assertAttached();
+      const connection = connect(this.endpoint, this.#options);
+      let adopted = false;
+      try {
+        if (gone === undefined) {
+          try {
+            const beat = await this.#heartbeatCall(connection, this.#heartbeat.intervalMs);
+            this.#use(connection, this.#token, this.#slot, this.#leaseTtlMs, beat.lease_expires_at_ms);
+            adopted = true;
+          } catch (err) {
+            if (!bindGone(err)) throw err;
+            gone = this.#explain(err);
+          }
+        }
+        if (gone !== undefined) {
+          await this.#rebind(connection);
+          adopted = true;
+          rebound = gone;
+          gone = undefined;
+        }
+        if (!this.#attached) return;
+        await this.#openChannel();
+        const models = await this.#loadAgain();
+        if (this.#options.heartbeat !== false) this.#heartbeat.start();
+        if (rebound !== undefined) {
+          this.#log.info({ previousSlot: previousSlotId, slot: this.#slot.id, models, reason: rebound.reason }, 'bound again');
+          this.emit('rebound', { reason: rebound, previousSlotId, slot: this.#slot, models });
+        } else {
+          this.#log.info({ slot: this.#slot.id, downMs: backoff.elapsedMs, attempts: backoff.tries + 1 }, 'reconnected');
+          this.emit('reconnected', { downMs: backoff.elapsedMs, attempts: backoff.tries + 1 });
+        }
+        return;
+      } catch (caught) {
+        if (!adopted) connection.close();
+        const err = EaisError.from(caught, { slotId: this.#slot.id });
+        if (!this.#attached) throw err;
+        if (bindGone(err)) gone = this.#explain(err);
+        else if (!worthAnotherTry(err)) {
+          this.#lose(err);
+          throw err;
+        }
+        const wait = backoff.next();
+        if (wait === undefined) {
+          const lost = createError(
+            'UNAVAILABLE',
+            `the bind to slot ${previousSlotId} is lost: the agent tried for ${(backoff.elapsedMs / 1000).toFixed(1)} s (${backoff.tries} tries, reconnect.budgetMs ${policy.budgetMs}) to reach the daemon at ${this.endpoint} again; last: ${err.message}; attach again`,
+            { slotId: previousSlotId, cause: err },
+          );
+          this.#lose(lost);
+          throw lost;
+        }
+        this.#log.debug({ slot: previousSlotId, reason: err.reason, waitMs: Math.round(wait), tries: backoff.tries }, 'reconnect try failed');
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Binds again over `connection`: the same slot when it is free (or the one asked for), else any. */
+  async #rebind(connection: Connection): Promise<void> {
+    let response: AttachResponse;
+    try {
+      response = await this.#attachCall(connection, this.#options.slotId ?? this.#slot.id);
+    } catch (err) {
+      const elsewhere = this.#options.slotId === undefined && err instanceof EaisError && (err.reason === 'SLOT_BUSY' || err.reason === 'SLOT_NOT_FOUND');
+      if (!elsewhere) throw err;
+      response = await this.#attachCall(connection, '');
+    }
+    this.#use(connection, response.token, slotInfo(response.slot!), response.lease_ttl_ms, response.lease_expires_at_ms);
+  }
+
+  /**
+   * Loads again every model the app loaded that the slot lacks (by digest: uploaded only
+   * when the daemon's store lacks it too). A model that cannot be loaded again is logged
+   * and forgotten (its runs then fail with NOT_FOUND); the names loaded are returned.
+   */
+  async #loadAgain(): Promise<string[]> {
+    if (this.#models.size === 0) return [];
+    const described = await this.#bareUnary<DescribeResponse>('Describe', {}, CALL_DEADLINE_MS);
+    const present = new Map(described.models.map((m) => [m.name, m.sha256]));
+    const loaded: string[] = [];
+    for (const model of [...this.#models.values()]) {
+      if (present.get(model.name) !== model.sha256) {
+        try {
+          await this.#loadStored(model, newRequestId(), Date.now() + LOAD_DEADLINE_MS, {});
+        } catch (err) {
+          if (err instanceof EaisError && worthAnotherTry(err)) throw err;
+          this.#models.delete(model.name);
+          this.#log.warn({ model: model.name, err }, 'model could not be loaded again after the bind was restored; its runs will fail until it is loaded');
+          continue;
+        }
+      }
+      loaded.push(model.name);
+    }
+    return loaded;
+  }
+
+  /** A bound unary call on the current connection, outside of recovery. */
+  #bareUnary<Res>(method: string, request: unknown, deadlineMs: number, requestId = newRequestId(), client: Client = this.#connection.control): Promise<Res> {
+    return this.#connection.unary<Res>(client, method, request, bindMetadata(this.#token, this.#slot.id, requestId), {
+      deadlineMs,
       requestId,
-      slotId: this.slot.id,
+      slotId: this.#slot.id,
     });
   }
 
-  #scheduleHeartbeat(): void {
-    const every = Math.max(50, Math.floor(this.leaseTtlMs / 3));
-    this.#heartbeat = setTimeout(() => void this.#beat(), every);
-    this.#heartbeat.unref();
+  /** Waits for a recovery, but no longer than a call's deadline. */
+  async #waitFor(recovery: Promise<void>, deadlineAtMs: number): Promise<void> {
+    const left = deadlineAtMs - Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(createError('DEADLINE_EXCEEDED', `the call's deadline passed while the agent was reconnecting to the daemon at ${this.endpoint}`, { slotId: this.#slot.id })),
+        Math.max(1, left),
+      );
+    });
+    try {
+      await Promise.race([recovery, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
-  async #beat(): Promise<void> {
+  /**
+   * A call on the bind, through recovery: it waits for one in progress, and when it fails
+   * because the daemon was unreachable or the bind gone, recovery starts and a `safe` call
+   * (one the daemon may see twice) is tried once more after it; the others fail with their error.
+   */
+  async #guard<T>(safe: boolean, deadlineAtMs: number, call: (retried: boolean) => Promise<T>): Promise<T> {
+    if (this.#recovery !== undefined) await this.#waitFor(this.#recovery, deadlineAtMs);
+    this.#assertAttached();
+    const generation = this.#generation;
     try {
-      const response = await this.#unary<{ lease_expires_at_ms: number }>(this.#connection.control, 'Heartbeat', {}, {
-        deadlineMs: Math.max(1000, Math.floor(this.leaseTtlMs / 2)),
-      });
-      this.#leaseExpiresAtMs = response.lease_expires_at_ms;
+      return await call(false);
     } catch (err) {
-      if (err instanceof UnauthenticatedError || err instanceof PermissionDeniedError) {
-        this.#attached = false;
-        this.#lost = err;
-        this.#preferred?.close();
-        this.#connection.close();
-        this.#log.warn({ slot: this.slot.id, reason: err.reason, err }, 'bind lost');
-        this.#options.onLeaseLost?.(err);
-        return;
-      }
-      this.#log.warn({ slot: this.slot.id, err }, 'heartbeat failed; retrying');
+      if (!(bindGone(err) || unreachable(err))) throw err;
+      // A failure on a connection that recovery has replaced already: just try again.
+      if (generation !== this.#generation && safe && this.#attached) return await call(true);
+      const recovery = this.#trouble(err);
+      if (!safe || this.#policy === undefined) throw bindGone(err) ? this.#explain(err) : err;
+      await this.#waitFor(recovery, deadlineAtMs);
+      this.#assertAttached();
+      return await call(true);
     }
-    if (this.#attached) this.#scheduleHeartbeat();
+  }
+
+  /** A bound unary call with the token, slot id and a deadline, through recovery. */
+  #unary<Res>(client: () => Client, method: string, request: unknown, options: CallOptions, safe = true, deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS): Promise<Res> {
+    const requestId = options.requestId ?? newRequestId();
+    return this.#guard(safe, Date.now() + deadlineMs, () => this.#bareUnary<Res>(method, request, deadlineMs, requestId, client()));
+  }
+
+  /** LoadModel for a model's digest; uploads it first when the daemon's store lacks it. */
+  async #loadStored(model: LoadedModel, requestId: string, until: number, options: LoadModelOptions): Promise<LoadModelResponse> {
+    const remaining = (): number => Math.max(1, until - Date.now());
+    const load = (): Promise<LoadModelResponse> =>
+      this.#bareUnary<LoadModelResponse>('LoadModel', { sha256: model.sha256, name: model.name, batching: model.batching }, remaining(), requestId);
+    try {
+      return await load();
+    } catch (err) {
+      if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
+    }
+    const payload = await modelPayload(model.source, { name: model.name, format: model.format });
+    if (payload.sha256 !== model.sha256) {
+      throw createError('BAD_REQUEST', `model "${model.name}" changed since it was loaded (sha256 ${payload.sha256}, was ${model.sha256}); load it again`, { slotId: this.#slot.id });
+    }
+    await this.#current().upload(payload, { deadlineMs: remaining(), requestId, onProgress: options.onProgress, signal: options.signal });
+    if (options.signal?.aborted === true) throw createError('CANCELLED', 'loadModel was cancelled (its signal aborted); nothing partial is stored', { slotId: this.#slot.id });
+    this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: this.transport }, 'model uploaded');
+    return load();
   }
 
   async loadModel(source: string | Uint8Array, options: LoadModelOptions = {}): Promise<RemoteModel> {
@@ -237,33 +549,32 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError("'signal' must be an AbortSignal");
     this.#assertAttached();
     const cancelled = (): void => {
-      if (options.signal?.aborted === true) throw createError('CANCELLED', 'loadModel was cancelled (its signal aborted); nothing partial is stored', { slotId: this.slot.id });
+      if (options.signal?.aborted === true) throw createError('CANCELLED', 'loadModel was cancelled (its signal aborted); nothing partial is stored', { slotId: this.#slot.id });
     };
     cancelled();
     const payload = await modelPayload(source, options);
     cancelled();
     const requestId = options.requestId ?? newRequestId();
     const until = Date.now() + (options.deadlineMs ?? LOAD_DEADLINE_MS);
-    const remaining = (): CallOptions => ({ requestId, deadlineMs: Math.max(1, until - Date.now()) });
     const b = options.batching;
-    const batching = {
-      mode: b?.enabled === undefined ? '' : b.enabled ? 'on' : 'off',
-      max_batch_size: b?.maxBatchSize ?? 0,
-      max_queue_delay_ms: b?.maxQueueDelayMs ?? 0,
+    const model: LoadedModel = {
+      source,
+      name: payload.name,
+      sha256: payload.sha256,
+      format: payload.format,
+      batching: {
+        mode: b?.enabled === undefined ? '' : b.enabled ? 'on' : 'off',
+        max_batch_size: b?.maxBatchSize ?? 0,
+        max_queue_delay_ms: b?.maxQueueDelayMs ?? 0,
+      },
     };
-    const load = (): Promise<LoadModelResponse> =>
-      this.#unary<LoadModelResponse>(this.#connection.control, 'LoadModel', { sha256: payload.sha256, name: payload.name, batching }, remaining());
-    let response: LoadModelResponse;
-    try {
-      response = await load();
-    } catch (err) {
-      if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
-      await this.#current().upload(payload, { deadlineMs: remaining().deadlineMs ?? LOAD_DEADLINE_MS, requestId, onProgress: options.onProgress, signal: options.signal });
+    // Loading the same bytes under the same name again returns the loaded model: safe to retry.
+    const response = await this.#guard(true, until, async () => {
       cancelled();
-      this.#log.debug({ sha256: payload.sha256, bytes: payload.sizeBytes, transport: this.transport }, 'model uploaded');
-      response = await load();
-    }
+      return this.#loadStored(model, requestId, until, options);
+    });
     if (response.model === null) throw createError('INTERNAL', 'the daemon answered LoadModel without a model');
+    this.#models.set(model.name, model);
     this.#log.info({ model: payload.name, engine: response.model.engine, device: response.model.device }, 'model loaded');
     return remoteModel(this, modelInfo(response.model));
   }
@@ -276,30 +587,41 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     }
     this.#assertAttached();
     const requestId = options.requestId ?? newRequestId();
-    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
-    const result = await this.#current().infer({ model: name, id: requestId, inputs, outputs: wanted, deadlineAtMs: Date.now() + deadlineMs });
+    const deadlineAtMs = Date.now() + (options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS);
+    // Inference changes nothing on the daemon: one that failed with the link is run again after recovery.
+    const result = await this.#guard(true, deadlineAtMs, () => this.#current().infer({ model: name, id: requestId, inputs, outputs: wanted, deadlineAtMs }));
     return decodeOutputs(result.outputs);
   }
 
   async unloadModel(name: string, options: CallOptions): Promise<void> {
-    await this.#unary(this.#connection.control, 'UnloadModel', { name }, options);
+    this.#models.delete(name);
+    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
+    const requestId = options.requestId ?? newRequestId();
+    await this.#guard(true, Date.now() + deadlineMs, async (retried) => {
+      try {
+        await this.#bareUnary('UnloadModel', { name }, deadlineMs, requestId);
+      } catch (err) {
+        // Tried again after a rebind, the model is gone already: unloaded all the same.
+        if (!(retried && err instanceof EaisError && err.reason === 'MODEL_NOT_FOUND')) throw err;
+      }
+    });
   }
 
   async describe(options: CallOptions = {}): Promise<Description> {
-    const response = await this.#unary<DescribeResponse>(this.#connection.control, 'Describe', {}, options);
+    const response = await this.#unary<DescribeResponse>(() => this.#connection.control, 'Describe', {}, options);
     return description(this.endpoint, response);
   }
 
   async usage(options: CallOptions = {}): Promise<SlotUsage> {
-    const response = await this.#unary<GetUsageResponse>(this.#connection.control, 'GetUsage', {}, options);
-    const own = response.slots.find((s) => s.slot_id === this.slot.id);
-    if (own === undefined) throw createError('INTERNAL', `the daemon reported no usage for slot ${this.slot.id}`);
+    const response = await this.#unary<GetUsageResponse>(() => this.#connection.control, 'GetUsage', {}, options);
+    const own = response.slots.find((s) => s.slot_id === this.#slot.id);
+    if (own === undefined) throw createError('INTERNAL', `the daemon reported no usage for slot ${this.#slot.id}`);
     return slotUsage(own);
   }
 
   /** Closes the connection but leaves the bind on the daemon (the CLI's saved bind). */
   disconnect(): void {
-    clearTimeout(this.#heartbeat);
+    this.#heartbeat.stop();
     this.#attached = false;
     this.#preferred?.close();
     this.#connection.close();
@@ -307,17 +629,20 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
 
   async detach(options: CallOptions = {}): Promise<void> {
     if (!this.#attached) return;
-    clearTimeout(this.#heartbeat);
+    this.#attached = false;
+    this.#heartbeat.stop();
+    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;
+    // A recovery in flight stops at its next step; one that bound again leaves the new token to detach.
+    await this.#recovery?.catch(() => undefined);
     try {
-      await this.#unary(this.#connection.control, 'Detach', {}, options);
+      await this.#bareUnary('Detach', {}, deadlineMs, options.requestId);
     } catch (err) {
       // A bind that already ended (lease expiry) is detached all the same.
-      if (!(err instanceof PermissionDeniedError || err instanceof UnauthenticatedError)) throw err;
+      if (!bindGone(err) && !(err instanceof EaisError && err.code === status.PERMISSION_DENIED)) throw err;
     } finally {
-      this.#attached = false;
       this.#preferred?.close();
       this.#connection.close();
     }
-    this.#log.info({ slot: this.slot.id }, 'detached');
+    this.#log.info({ slot: this.#slot.id }, 'detached');
   }
 }

@@ -106,15 +106,28 @@ async function graphRunner(tf: TfModule, folder: string): Promise<TfRunner> {
   };
 }
 
+/**
+ * A layers model's input (or output) names, in order: tfjs's list where it has one, else the
+ * names of the layers the model's tensors come from. A Sequential model's lists stay empty
+ * until its first predict builds it, and then hold those layers' names (the first layer's
+ * name + `_input` for an input Keras added). The tensors' own names will not do: tfjs makes
+ * them unique per process (`dense_input_1`, then `dense_input_2` on the next load).
+ */
+function layerNames(names: readonly string[], tensors: readonly { readonly sourceLayer: { readonly name: string } }[]): string[] {
+  return names.length === tensors.length ? [...names] : tensors.map((t) => t.sourceLayer.name);
+}
+
 async function layersRunner(tf: TfModule, folder: string): Promise<TfRunner> {
   const model = await tf.loadLayersModel(folderHandler(tf, folder, await readModelJson(folder)));
+  const inputNames = layerNames(model.inputNames, model.inputs);
+  const outputNames = layerNames(model.outputNames, model.outputs);
   return {
-    inputs: model.inputs.map((i, n) => spec(model.inputNames[n] ?? i.name, i.dtype, i.shape)),
-    outputs: model.outputs.map((o, n) => spec(model.outputNames[n] ?? o.name, o.dtype, o.shape)),
+    inputs: model.inputs.map((i, n) => spec(inputNames[n] as string, i.dtype, i.shape)),
+    outputs: model.outputs.map((o, n) => spec(outputNames[n] as string, o.dtype, o.shape)),
     async run(feeds) {
-      const results = tf.tidy(() => model.predict(model.inputNames.map((name) => feeds[name] as TfTensor)));
+      const results = tf.tidy(() => model.predict(inputNames.map((name) => feeds[name] as TfTensor)));
       const list = Array.isArray(results) ? results : [results];
-      return Object.fromEntries(model.outputNames.map((name, i) => [name, list[i] as TfTensor]));
+      return Object.fromEntries(outputNames.map((name, i) => [name, list[i] as TfTensor]));
     },
     dispose: () => model.dispose(),
   };

@@ -51,15 +51,18 @@ export async function kerasFlopCounter(folder: string): Promise<FlopCounter> {
     return { name, className: l.class_name as string, config: cfg, calls: calls.length === 0 ? [[]] : calls };
   });
   const firstConfig = layers[0]?.config;
+  // A Sequential model without an InputLayer reads its input from one that Keras and TF.js
+  // add and name after the first layer; the engine reports that name (see engine-tfjs.ts).
+  const sequentialInput = layers[0]?.className === 'InputLayer' ? layers[0].name : `${layers[0]?.name ?? ''}_input`;
   const inputs: CounterInput[] = sequential
-    ? [{ name: layers[0]?.className === 'InputLayer' ? layers[0].name : 'input', shape: ((firstConfig?.batch_input_shape as (number | null)[]) ?? []).map((d, i) => d ?? `d${i}`) }]
+    ? [{ name: sequentialInput, shape: ((firstConfig?.batch_input_shape as (number | null)[]) ?? []).map((d, i) => d ?? `d${i}`) }]
     : ((config as Config).input_layers as [string, number, number][]).map(([name]) => {
         const layer = layers.find((l) => l.name === name);
         return { name, shape: ((layer?.config.batch_input_shape as (number | null)[]) ?? []).map((d, i) => d ?? `d${i}`) };
       });
   if (sequential && layers[0]?.className !== 'InputLayer') {
     // A Sequential model without an InputLayer: its first layer reads the model input.
-    layers[0]!.calls[0] = ['input:0:0'];
+    layers[0]!.calls[0] = [key(sequentialInput, 0, 0)];
   }
 
   const calls = layers.flatMap((layer) => layer.calls.map((call) => ({ inputs: call })));

@@ -33,6 +33,17 @@ export interface CallContext {
   readonly slotId: string | undefined;
   /** Records the slot the call is for (for logs and error trailers). */
   setSlot(slotId: string): void;
+  /**
+   * Runs `fn` once the call is answered (at once when it already is): what the call holds
+   * until then, such as its bind's lease. `fn` must not throw.
+   */
+  onAnswered(fn: () => void): void;
+  /**
+   * Marks the call answered, running what onAnswered registered; later calls do nothing.
+   * {@link CallEdge.run} calls it; a transport that answers a context by itself (a stream's
+   * own context) must call it when it does.
+   */
+  answered(): void;
 }
 
 /**
@@ -74,6 +85,7 @@ export class CallEdge {
     const root = this.log;
     let slotId: string | undefined;
     let log: Logger | undefined;
+    let pending: (() => void)[] | undefined = [];
     return {
       method: start.method,
       requestId,
@@ -91,6 +103,15 @@ export class CallEdge {
         if (slotId === id) return;
         slotId = id;
         if (log !== undefined) log = log.child({ slot: id });
+      },
+      onAnswered(fn) {
+        if (pending === undefined) fn();
+        else pending.push(fn);
+      },
+      answered() {
+        const run = pending;
+        pending = undefined;
+        for (const fn of run ?? []) fn();
       },
     };
   }
@@ -116,6 +137,7 @@ export class CallEdge {
       this.#running.delete(cut);
       if (this.#running.size === 0) this.#drained?.();
       this.observer?.(context.method, err === null ? 'OK' : err.codeName, performance.now() - started);
+      context.answered();
       answer(err, result);
     };
     const cut = (error: EaisError): void => settle(this.failure(error, context));

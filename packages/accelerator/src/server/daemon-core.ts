@@ -41,9 +41,15 @@ export interface DaemonCore {
   usage(bind: Bind | undefined): SlotUsageMessage[];
 }
 
-/** The bind a call's credentials authorize, recorded on the call (for logs and error trailers). */
+/**
+ * The bind a call's credentials authorize, recorded on the call (for logs and error
+ * trailers). The call holds the bind's lease until it is answered: a call that runs longer
+ * than the TTL (a slow upload, a long load) does not lose its bind half-way, and the lease
+ * runs a full TTL from its answer.
+ */
 export function authorize(core: DaemonCore, context: CallContext): Bind {
   const bind = core.authenticate(context.credentials);
   context.setSlot(bind.slot.id);
+  context.onAnswered(bind.lease.hold());
   return bind;
 }

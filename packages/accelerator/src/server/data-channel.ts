@@ -74,8 +74,8 @@ function inferenceRequest(frame: Frame): InferenceRequest {
 
 /**
  * The daemon's data-channel listener. Tickets are single-use and expire; a connection serves
- * the bind its ticket was issued for, renews its lease on every frame, and is closed when
- * the bind ends. Bad frames get an error frame and the connection is closed.
+ * the bind its ticket was issued for, holds its lease while each frame is served (a full
+ * TTL runs from the frame's answer), and is closed when the bind ends. Bad frames get an error frame and the connection is closed.
  */
 export class DataChannelServer {
   readonly #server: Server;
@@ -257,6 +257,9 @@ export class DataChannelServer {
       credentials: { token: undefined, slotId: bind.slot.id },
     });
     context.setSlot(bind.slot.id);
+    // The frame holds its bind's lease from when it is read until it is answered, as a
+    // gRPC call does from its authorization.
+    context.onAnswered(bind.lease.hold());
     const release = this.#hold(bind, frame.buffer.length);
     // An echo's reply is a view of its request frame, which is free again once written.
     const written = header.kind === 'echo' ? () => BufferPool.recycle(frame.buffer.buffer) : undefined;
@@ -277,7 +280,6 @@ export class DataChannelServer {
     // The socket may outlive its bind for a moment (frames already read): nothing of an
     // ended bind touches the slot, which may serve the next client already.
     assertBound(bind);
-    bind.lease.renew();
     markTransferable(frame.buffer.buffer);
     switch (header.kind) {
       case 'echo':

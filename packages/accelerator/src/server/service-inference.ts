@@ -87,6 +87,7 @@ export function toModelInferResponse(result: InferenceResult): ModelInferRespons
  * response with its `id`, an error carried in `error_message` (reason and status as
  * parameters) without ending the stream. Backpressure: reading pauses while
  * `maxRequests` run or while the answers wait for a client that does not read them.
+ * Each request holds the bind's lease while it runs; the open stream does not.
  */
 function streamInfer(core: DaemonCore, edge: CallEdge, maxRequests: number) {
   return (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>): void => {
@@ -94,6 +95,7 @@ function streamInfer(core: DaemonCore, edge: CallEdge, maxRequests: number) {
     let closed = false;
     const close = (): void => {
       closed = true;
+      stream.answered();
       release();
     };
     const release = edge.hold((error) => {
@@ -103,6 +105,10 @@ function streamInfer(core: DaemonCore, edge: CallEdge, maxRequests: number) {
     });
     try {
       authorize(core, stream);
+      // The stream itself does not hold the lease, its requests do (each while it runs): an
+      // open stream with nothing running says nothing of its client, and a client that froze
+      // with a stream open must not keep its slot for good.
+      stream.answered();
     } catch (err) {
       close();
       call.emit('error', errorToStatus(edge.failure(err, stream)));

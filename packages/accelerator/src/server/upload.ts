@@ -34,9 +34,18 @@ export async function* stallGuard<T>(chunks: AsyncIterable<T>, stallMs: number):
   }
 }
 
+/** The chunks as they come, renewing the bind's lease on each. */
+async function* renewing(chunks: AsyncIterable<Uint8Array>, bind: Bind): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    bind.lease.renew();
+    yield chunk;
+  }
+}
+
 /**
  * Stores an upload's bytes for the bind's tenant (digest-checked; see ModelStore.receive)
- * and counts them as the slot's bytes in. INVALID_ARGUMENT (DIGEST_MISMATCH,
+ * and counts them as the slot's bytes in. Every chunk renews the bind's lease (the call
+ * holds it too, until answered). INVALID_ARGUMENT (DIGEST_MISMATCH,
  * UPLOAD_INCOMPLETE, BAD_MODEL), RESOURCE_EXHAUSTED (MODEL_TOO_LARGE).
  */
 export async function receiveUpload(
@@ -47,7 +56,7 @@ export async function receiveUpload(
   log: Logger,
 ): Promise<UploadResult> {
   const started = performance.now();
-  const result = await store.receive(header, chunks, bind.tenant);
+  const result = await store.receive(header, renewing(chunks, bind), bind.tenant);
   bind.slot.usage.received(result.model.sizeBytes);
   log.info(
     { sha256: result.model.sha256, bytes: result.model.sizeBytes, alreadyStored: result.alreadyStored, ms: performance.now() - started },

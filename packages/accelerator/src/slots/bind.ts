@@ -3,6 +3,7 @@
 import { clip, createError, formatBytes, type ClientInstance } from '@eais/shared';
 import type { Logger } from 'pino';
 import { hashBindToken, newBindToken, type BindCredentials } from '../auth/bind-token.js';
+import type { SavedBind } from './bind-file.js';
 import { Lease } from './bind-lease.js';
 import type { Slot } from './slot.js';
 
@@ -78,6 +79,7 @@ export class BindTable {
   readonly #byToken = new Map<string, Entry>();
   readonly #revoked = new Map<string, Revocation>();
   readonly #detachListeners: ((bind: Bind) => void)[] = [];
+  readonly #attachListeners: ((bind: Bind) => void)[] = [];
   #epochs = 0;
 
   constructor(
@@ -90,6 +92,11 @@ export class BindTable {
   /** Registers a listener called when a bind ends (detach, lease expiry, shutdown). */
   onDetach(listener: (bind: Bind) => void): void {
     this.#detachListeners.push(listener);
+  }
+
+  /** Registers a listener called when a bind starts (attach or restore). */
+  onAttach(listener: (bind: Bind) => void): void {
+    this.#attachListeners.push(listener);
   }
 
   /** Whether a slot has a bind. */
@@ -136,27 +143,90 @@ export class BindTable {
       }
     }
     const slot = this.#pick(slotId);
-    slot.lifecycle.transition('Attaching');
     const token = newBindToken();
-    const ttlMs = Math.min(this.leases.maxMs, Math.max(this.leases.minMs, requestedTtlMs || this.leases.defaultMs));
+    const ttlMs = this.#ttl(requestedTtlMs || this.leases.defaultMs);
+    const bind = this.#bind(slot, { instanceId, tenant, tokenHash: hashBindToken(token), attachedAtMs: Date.now(), ttlMs });
+    this.log.info({ slot: slot.id, instanceId, leaseTtlMs: ttlMs }, 'attached');
+    return { token, bind };
+  }
+
+  #ttl(ms: number): number {
+    return Math.min(this.leases.maxMs, Math.max(this.leases.minMs, ms));
+  }
+
+  /** Binds a free slot: Available → Attaching → InUse, its lease started. */
+  #bind(slot: Slot, bind: { instanceId: string; tenant: string; tokenHash: string; attachedAtMs: number; ttlMs: number }): Bind {
+    slot.lifecycle.transition('Attaching');
     const entry: Entry = {
       slot,
-      instanceId,
-      tenant,
-      tokenHash: hashBindToken(token),
-      attachedAtMs: Date.now(),
+      instanceId: bind.instanceId,
+      tenant: bind.tenant,
+      tokenHash: bind.tokenHash,
+      attachedAtMs: bind.attachedAtMs,
       epoch: (this.#epochs += 1),
       ended: false,
-      lease: new Lease(ttlMs, () => {
+      lease: new Lease(bind.ttlMs, () => {
         void this.detach(entry, 'its lease expired (no heartbeat within the TTL)');
       }),
     };
     this.#bySlot.set(slot.id, entry);
-    this.#byInstance.set(instanceId, entry);
+    this.#byInstance.set(entry.instanceId, entry);
     this.#byToken.set(entry.tokenHash, entry);
     slot.lifecycle.transition('InUse');
-    this.log.info({ slot: slot.id, instanceId, leaseTtlMs: ttlMs }, 'attached');
-    return { token, bind: entry };
+    for (const listener of this.#attachListeners) listener(entry);
+    return entry;
+  }
+
+  /**
+   * Brings back a bind saved by an earlier run of the daemon (see bind-file.ts): the same
+   * token (hash), instance, tenant and TTL, a new epoch, and a lease that starts again in
+   * full now, since the client could not renew it while the daemon was down. Not when its
+   * lease ran out while the daemon was down, or its slot is gone or of another spec: then
+   * the slot stays as it is, the token is refused with TOKEN_REVOKED saying why, and the
+   * reason is returned.
+   */
+  restore(saved: SavedBind, nowMs = Date.now()): Bind | string {
+    const refuse = (why: string, atMs = nowMs): string => {
+      this.#revoke(saved.tokenHash, { slotId: saved.slotId, why, atMs });
+      return why;
+    };
+    if (saved.expiresAtMs <= nowMs) return refuse('its lease expired while the daemon was down', saved.expiresAtMs);
+    const slot = this.slots.find((s) => s.id === saved.slotId);
+    if (slot === undefined || slot.spec.name !== saved.spec) return refuse(`the daemon restarted without that slot (${saved.spec})`);
+    if (this.#bySlot.has(slot.id) || this.#byInstance.has(saved.instanceId) || this.#byToken.has(saved.tokenHash) || slot.state !== 'Available') {
+      return refuse('the saved binds named its slot or client instance twice');
+    }
+    return this.#bind(slot, {
+      instanceId: saved.instanceId,
+      tenant: saved.tenant,
+      tokenHash: saved.tokenHash,
+      attachedAtMs: saved.attachedAtMs,
+      ttlMs: this.#ttl(saved.leaseTtlMs),
+    });
+  }
+
+  /** The binds as the bind file keeps them, with their slots' loaded models. */
+  saved(): SavedBind[] {
+    return [...this.#bySlot.values()].map((entry) => ({
+      slotId: entry.slot.id,
+      spec: entry.slot.spec.name,
+      instanceId: entry.instanceId,
+      tenant: entry.tenant,
+      tokenHash: entry.tokenHash,
+      leaseTtlMs: entry.lease.ttlMs,
+      attachedAtMs: entry.attachedAtMs,
+      expiresAtMs: entry.lease.expiresAtMs,
+      models: entry.slot.models.map((m) => ({ name: m.name, sha256: m.stored.sha256, batching: m.requested })),
+    }));
+  }
+
+  /** Remembers an ended bind's token (bounded), so that it is refused saying why. */
+  #revoke(tokenHash: string, revocation: Revocation): void {
+    this.#revoked.set(tokenHash, revocation);
+    if (this.#revoked.size > MAX_REVOKED) {
+      const oldest = this.#revoked.keys().next().value;
+      if (oldest !== undefined) this.#revoked.delete(oldest);
+    }
   }
 
   #pick(slotId: string): Slot {
@@ -230,11 +300,7 @@ export class BindTable {
     this.#bySlot.delete(entry.slot.id);
     this.#byInstance.delete(entry.instanceId);
     this.#byToken.delete(entry.tokenHash);
-    this.#revoked.set(entry.tokenHash, { slotId: entry.slot.id, why, atMs: Date.now() });
-    if (this.#revoked.size > MAX_REVOKED) {
-      const oldest = this.#revoked.keys().next().value;
-      if (oldest !== undefined) this.#revoked.delete(oldest);
-    }
+    this.#revoke(entry.tokenHash, { slotId: entry.slot.id, why, atMs: Date.now() });
     for (const listener of this.#detachListeners) listener(entry);
     const { slot } = entry;
     slot.lifecycle.transition('Detaching');

@@ -3,6 +3,7 @@
 import { BYTES, clip, createError, dtypeInfo, type FlopCountMessage, type ModelMessage, type AnyTensor, type Tensor, type TensorInfoMessage } from '@eais/shared';
 import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from '../engines/engine.js';
 import { declaredShapes, type FlopCount, type FlopCounter } from '../flops/flops.js';
+import type { BatchRequest } from './batch-policy.js';
 import { Batcher, type BatchPolicy } from './batcher.js';
 import { ModelLatency } from './slot-model-latency.js';
 import type { StoredModel } from '../store/model-store.js';
@@ -55,7 +56,8 @@ export class SlotModel {
 
   /**
    * `counter` counts the model's FLOPs, or is the reason it cannot (the model still runs;
-   * Describe says why its count is missing).
+   * Describe says why its count is missing). `requested` is the batching the load asked
+   * for (kept so that a restarted daemon loads the model again the same way).
    */
   constructor(
     readonly name: string,
@@ -65,6 +67,7 @@ export class SlotModel {
     readonly skipped: readonly SkippedEngine[],
     readonly counter: FlopCounter | string,
     batching?: BatchPolicy,
+    readonly requested: BatchRequest = { mode: 'default' },
   ) {
     // A batched model has no string tensors (see batchable), so its tensors are numeric.
     this.#batcher =

@@ -72,6 +72,7 @@ export class Slot {
   readonly #models = new Map<string, SlotModel>();
   /** Loads in flight, by model name. */
   readonly #loading = new Map<string, Promise<unknown>>();
+  readonly #modelListeners: (() => void)[] = [];
 
   constructor(
     readonly spec: SlotSpec,
@@ -98,6 +99,15 @@ export class Slot {
   /** The loaded models, in load order. */
   get models(): SlotModel[] {
     return [...this.#models.values()];
+  }
+
+  /** Registers a listener called after a model lands on the slot or leaves it. Must not throw. */
+  onModelsChanged(listener: () => void): void {
+    this.#modelListeners.push(listener);
+  }
+
+  #modelsChanged(): void {
+    for (const listener of this.#modelListeners) listener();
   }
 
   /** FAILED_PRECONDITION (SLOT_NOT_SERVING) unless the slot is InUse. */
@@ -181,6 +191,7 @@ export class Slot {
         throw err;
       }
       this.#models.set(name, model);
+      this.#modelsChanged();
       return model;
     } catch (err) {
       this.#memory.release(reserved);
@@ -192,7 +203,8 @@ export class Slot {
   async #assemble(name: string, stored: StoredModel, loaded: RegistryLoad, counter: FlopCounter | string, options: LoadOptions): Promise<SlotModel> {
     const policy = batchPolicy(options.batching, options.defaults, loaded.model.device);
     const batchable = SlotModel.batchable(loaded.model);
-    const model = new SlotModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined);
+    const requested = options.batching ?? { mode: 'default' };
+    const model = new SlotModel(name, stored, loaded.engine, loaded.model, loaded.skipped, counter, batchable ? policy : undefined, requested);
     if (policy !== undefined && !batchable && options.batching?.mode === 'on') {
       await model.close();
       throw createError('BAD_REQUEST', `model "${name}" cannot be batched: its inputs and outputs must all have a free first (batch) dimension`, { slotId: this.id });
@@ -221,6 +233,7 @@ export class Slot {
   async unload(name: string): Promise<void> {
     const model = this.model(name);
     this.#models.delete(name);
+    this.#modelsChanged();
     try {
       await model.close();
     } finally {

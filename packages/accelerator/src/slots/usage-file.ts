@@ -5,9 +5,12 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UsageTotals } from './usage.js';
 
-/** A JSON file replaced atomically. */
+/** A JSON file replaced atomically; with `mode`, only with those permissions (say 0o600). */
 export class JsonFile<T> {
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    readonly mode?: number,
+  ) {}
 
   /** The stored value, or undefined when there is none yet. */
   async read(): Promise<T | undefined> {
@@ -22,8 +25,10 @@ export class JsonFile<T> {
   /** Replaces the stored value: a reader sees the old file or the new one, never a torn one. */
   async write(value: T): Promise<void> {
     const temporary = `${this.path}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w');
+    const handle = await open(temporary, 'w', this.mode);
     try {
+      // A temporary file left by a crash keeps its old mode; open's mode is for new files only.
+      if (this.mode !== undefined) await handle.chmod(this.mode);
       await handle.writeFile(JSON.stringify(value));
       await handle.sync();
     } finally {
