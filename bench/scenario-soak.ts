@@ -16,11 +16,16 @@ import { addSubModel } from '../test/helpers/models.js';
 
 const SPEC = 'eais.ei-a6.2xlarge';
 const SLOTS = 8;
-const LEASE_TTL_MS = 3000;
+/**
+ * Leases the agents ask for, half each: a short one that a restart outlasts (the agent binds
+ * again) and a long one that outlasts a restart (the daemon restores the bind).
+ */
+const LEASES_MS = [3000, 15_000] as const;
 const TRANSPORTS = ['auto', 'grpc', 'grpc-stream', 'channel'] as const;
 /** Seconds between faults: [min, max), uniform. */
 const RESTART_EVERY_S = { full: [15, 40], quick: [15, 25] } as const;
 const KILL_EVERY_S = { full: [10, 30], quick: [10, 25] } as const;
+const EVENTS = ['reconnecting', 'reconnected', 'rebound', 'lost'] as const;
 const RSS_EVERY_MS = 2000;
 /** The last incarnation's median RSS over the first's, at most. */
 const RSS_FLAT = 1.25;
@@ -82,7 +87,7 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
   const endAtMs = Date.now() + durationMs + 30_000;
   const daemonArgs = (port: number) => [
     ...Array.from({ length: SLOTS }, () => ['--slot', SPEC]).flat(),
-    ...['--host', '127.0.0.1', '--port', String(port), '--state-dir', stateDir, '--lease-ttl', `${LEASE_TTL_MS}ms`],
+    ...['--host', '127.0.0.1', '--port', String(port), '--state-dir', stateDir, '--lease-ttl', `${LEASES_MS[0]}ms`],
     ...['--device-memory', '1TiB', '--threads', String(daemonThreads(daemonCores)), '--shutdown-grace', '2s'],
     ...['--exit-after', `${Math.ceil((endAtMs - Date.now()) / 1000) + 180}s`],
   ];
@@ -101,13 +106,13 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
       const mib = rssMiB(life.daemon.pid);
       if (mib !== undefined && life.downAtMs === undefined) life.rss.push({ atMs: Date.now(), mib });
     }, RSS_EVERY_MS);
-    const spawnOne = (transport: string) => {
+    const spawnOne = (transport: string, leaseTtlMs: number) => {
       ordinal += 1;
-      const agent = spawnAgent({ endpoint, ordinal, transport, modelPath, leaseTtlMs: LEASE_TTL_MS });
+      const agent = spawnAgent({ endpoint, ordinal, transport, modelPath, leaseTtlMs });
       agents.push(agent);
       return agent;
     };
-    for (let i = 0; i < SLOTS; i += 1) spawnOne(TRANSPORTS[i % TRANSPORTS.length]!);
+    for (let i = 0; i < SLOTS; i += 1) spawnOne(TRANSPORTS[i % TRANSPORTS.length]!, LEASES_MS[Math.floor((i * LEASES_MS.length) / SLOTS)]!);
     const attachedBy = Date.now() + 60_000;
     while (agents.some((a) => a.attached === undefined && a.exit === undefined) && Date.now() < attachedBy) await sleep(200);
     context.log(`soak: ${agents.filter((a) => a.attached !== undefined).length} of ${SLOTS} agents attached on port ${port}`);
@@ -140,9 +145,9 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
         if (victim !== undefined) {
           victim.killedAtMs = Date.now();
           victim.kill();
-          const replacement = spawnOne(victim.transport);
+          const replacement = spawnOne(victim.transport, victim.leaseTtlMs);
           timeline.push({ atS: (victim.killedAtMs - startedAtMs) / 1000, fault: 'agent kill -9', killed: victim.instanceId, slot: victim.attached?.slot, replacement: replacement.instanceId });
-          context.log(`soak: killed ${victim.instanceId} (${victim.transport}, slot ${String(victim.attached?.slot)}), started ${replacement.instanceId}`);
+          context.log(`soak: killed ${victim.instanceId} (${victim.transport}, ${victim.leaseTtlMs / 1000} s lease, slot ${String(victim.attached?.slot)}), started ${replacement.instanceId}`);
         }
         nextKill = Date.now() + between(ranges.kill);
       }
@@ -251,10 +256,15 @@ function result(context: BenchContext, run: Run): ScenarioResult {
     ['daemon restarts: kill -9 / SIGTERM', `${restarts.filter((l) => l.after === 'SIGKILL').length} / ${restarts.filter((l) => l.after === 'SIGTERM').length}`],
     ['daemon down, signal to listening: median / max ms', downtimes.length === 0 ? '–' : `${fmt(median(downtimes), 0)} / ${fmt(max(downtimes), 0)}`],
     ['binds restored after restarts / held at a restart but not restored', `${binds.restored} / ${binds.notRestored}`],
+    ['bind not restored (daemon log), by why', Object.entries(binds.refused).map(([k, v]) => `${k}: ${v}`).join('; ') || '0'],
     ['agent kills (kill -9)', killed.length],
     ['replacement wait to attach + load: median / max ms', waits.length === 0 ? '–' : `${fmt(median(waits), 0)} / ${fmt(max(waits), 0)}`],
     ['attach retries by reason', Object.entries(attachRetries).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
-    ['events: reconnecting / reconnected / rebound / lost', ['reconnecting', 'reconnected', 'rebound', 'lost'].map((e) => events[e] ?? 0).join(' / ')],
+    ...LEASES_MS.map((lease) => {
+      const byLease: Record<string, number> = {};
+      for (const a of agents) if (a.leaseTtlMs === lease) add(byLease, counts(a)?.events ?? {});
+      return [`events, agents on a ${lease / 1000} s lease: reconnecting / reconnected / rebound / lost`, EVENTS.map((e) => byLease[e] ?? 0).join(' / ')];
+    }),
     ['daemon log: attached / detached / bind restored', `${binds.attached} / ${binds.detached} / ${binds.restored}`],
     ['double binds (log replay)', binds.doubleBinds],
     ['other bind findings (log replay)', binds.findings.length - binds.doubleBinds],
@@ -297,7 +307,8 @@ function result(context: BenchContext, run: Run): ScenarioResult {
     name: 'soak',
     title: 'Soak: 8 agents through daemon restarts and agent kills',
     description:
-      `${SLOTS} agents (child processes, transports ${TRANSPORTS.join(', ')} in turn) each bind one of ${SLOTS} ${SPEC} slots with a ${LEASE_TTL_MS / 1000} s lease and ` +
+      `${SLOTS} agents (child processes, transports ${TRANSPORTS.join(', ')} in turn) each bind one of ${SLOTS} ${SPEC} slots, half with a ` +
+      `${LEASES_MS[0] / 1000} s lease (shorter than a restart here: the agent binds again) and half with ${LEASES_MS[1] / 1000} s (the daemon restores the bind), and ` +
       'run an Add/Sub model with 4 requests in flight; each request carries its number and its agent in its input, so every answer is checked ' +
       'against its own inputs and a misdelivered one is recognized. ' +
       `For ${run.durationMs / 60_000} min the daemon is restarted (kill -9 or SIGTERM, on the same port and state dir) every ` +
@@ -320,6 +331,7 @@ function result(context: BenchContext, run: Run): ScenarioResult {
         kind: 'agent',
         instanceId: a.instanceId,
         transport: a.transport,
+        leaseTtlMs: a.leaseTtlMs,
         killedAtS: a.killedAtMs === undefined ? undefined : (a.killedAtMs - run.startedAtMs) / 1000,
         exit: a.exit,
         attached: a.attached,

@@ -31,6 +31,7 @@ export interface SoakAgent {
   readonly instanceId: string;
   readonly ordinal: number;
   readonly transport: string;
+  readonly leaseTtlMs: number;
   readonly startedAtMs: number;
   /** Its 'attached' line: slot, transport in use, attempts, retries by reason, waitedMs. */
   attached: Record<string, unknown> | undefined;
@@ -69,6 +70,7 @@ export function spawnAgent(spec: AgentSpec): SoakAgent {
     instanceId,
     ordinal: spec.ordinal,
     transport: spec.transport,
+    leaseTtlMs: spec.leaseTtlMs,
     startedAtMs: Date.now(),
     attached: undefined,
     last: undefined,

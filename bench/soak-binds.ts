@@ -9,6 +9,9 @@ export interface Incarnation {
   readonly downAtMs: number | undefined;
 }
 
+/** The why of the `detached` lines a SIGTERM writes; the bind file keeps those binds. */
+const SHUTDOWN_WHY = 'the daemon shut down';
+
 export interface BindFinding {
   readonly incarnation: number;
   readonly kind: 'slot bound twice' | 'instance on two slots' | 'restored a bind that had ended' | 'detached an unbound slot';
@@ -25,6 +28,8 @@ export interface BindReplay {
   readonly restored: number;
   /** Binds held when an incarnation ended that the next one did not restore. */
   readonly notRestored: number;
+  /** The daemon's own `bind not restored` lines, by why. */
+  readonly refused: Record<string, number>;
   /** Slots bound twice plus instances on two slots: the "double binds". */
   readonly doubleBinds: number;
   /** Everything odd, double binds first. */
@@ -35,14 +40,16 @@ export interface BindReplay {
  * Replays every incarnation's log: each starts from the binds it restored, `attached` adds
  * one, `detached` ends one. A double bind is an `attached` or `bind restored` for a slot
  * someone else holds, or for an instance that holds another slot. A restored bind that the
- * previous incarnation had detached (its lease ended, or its client detached) is reported
- * too, though it is not a double bind unless it collides.
+ * previous incarnation had detached (its lease ended, or its client detached; not the
+ * detach of a shutdown, which the bind file outlives) is reported too, though it is not a
+ * double bind unless it collides.
  */
 export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
   let attached = 0;
   let detached = 0;
   let restored = 0;
   let notRestored = 0;
+  const refused: Record<string, number> = {};
   const findings: BindFinding[] = [];
   let previous = new Map<string, string>();
   for (const [index, incarnation] of incarnations.entries()) {
@@ -57,10 +64,15 @@ export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
       bySlot.set(slot, instanceId);
       byInstance.set(instanceId, slot);
     };
+    // Binds that a shutdown ended in the process but kept in the bind file for the next start.
+    const keptAtShutdown = new Map<string, string>();
     for (const line of incarnation.lines) {
       const slot = String(line.slot);
       const instanceId = String(line.instanceId);
-      if (line.msg === 'bind restored') {
+      if (line.msg === 'bind not restored') {
+        const why = String(line.why);
+        refused[why] = (refused[why] ?? 0) + 1;
+      } else if (line.msg === 'bind restored') {
         restored += 1;
         if (previous.get(slot) !== instanceId) findings.push({ incarnation: n, kind: 'restored a bind that had ended', slot, instanceId, other: previous.get(slot) ?? '(free)', time: line.time });
         bind(slot, instanceId, line.time);
@@ -76,8 +88,10 @@ export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
         }
         bySlot.delete(slot);
         if (byInstance.get(instanceId) === slot) byInstance.delete(instanceId);
+        if (line.why === SHUTDOWN_WHY) keptAtShutdown.set(slot, instanceId);
       }
     }
+    for (const [slot, instanceId] of keptAtShutdown) if (!bySlot.has(slot)) bySlot.set(slot, instanceId);
     if (index > 0) {
       const restoredHere = new Set(incarnation.lines.filter((l) => l.msg === 'bind restored').map((l) => `${String(l.slot)} ${String(l.instanceId)}`));
       for (const [slot, instanceId] of previous) if (!restoredHere.has(`${slot} ${instanceId}`)) notRestored += 1;
@@ -85,7 +99,7 @@ export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
     previous = bySlot;
   }
   const double = (f: BindFinding) => f.kind === 'slot bound twice' || f.kind === 'instance on two slots';
-  return { attached, detached, restored, notRestored, doubleBinds: findings.filter(double).length, findings: [...findings.filter(double), ...findings.filter((f) => !double(f))] };
+  return { attached, detached, restored, notRestored, refused, doubleBinds: findings.filter(double).length, findings: [...findings.filter(double), ...findings.filter((f) => !double(f))] };
 }
 
 /** One agent's successes on one slot within one progress second: [first, last] epoch ms. */
