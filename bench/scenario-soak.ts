@@ -27,6 +27,8 @@ const RESTART_EVERY_S = { full: [15, 40], quick: [15, 25] } as const;
 const KILL_EVERY_S = { full: [10, 30], quick: [10, 25] } as const;
 const EVENTS = ['reconnecting', 'reconnected', 'rebound', 'lost'] as const;
 const RSS_EVERY_MS = 2000;
+/** An incarnation with fewer samples (a restart just before the end) is left out of the RSS ratio. */
+const MIN_RSS_SAMPLES = 5;
 /** The last incarnation's median RSS over the first's, at most. */
 const RSS_FLAT = 1.25;
 /** How long stopped agents get to drain, detach and print their final line. */
@@ -121,6 +123,7 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
     const stopAtMs = startedAtMs + durationMs;
     const ranges = context.quick ? { restart: RESTART_EVERY_S.quick, kill: KILL_EVERY_S.quick } : { restart: RESTART_EVERY_S.full, kill: KILL_EVERY_S.full };
     let nextRestart = faults === 'all' || faults === 'restarts' ? startedAtMs + between(ranges.restart) : Infinity;
+    const firstKill = random() < 0.5;
     let nextKill = faults === 'all' || faults === 'kills' ? startedAtMs + between(ranges.kill) : Infinity;
     for (;;) {
       const next = Math.min(nextRestart, nextKill);
@@ -128,7 +131,8 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
       if (next > stopAtMs - 5000) break;
       await sleep(next - Date.now());
       if (next === nextRestart) {
-        const signal = random() < 0.5 ? 'SIGKILL' : 'SIGTERM';
+        // The first kind at random, then alternating, so that two restarts see both.
+        const signal = lives.length % 2 === (firstKill ? 1 : 0) ? 'SIGKILL' : 'SIGTERM';
         const life = lives.at(-1)!;
         const at = Date.now();
         const stopped = await Promise.race([life.daemon.kill(signal), sleep(15_000).then(() => life.daemon.kill('SIGKILL'))]);
@@ -153,6 +157,8 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
       }
     }
     await sleep(stopAtMs - Date.now());
+    // RSS under load only: the stop detaches every bind.
+    clearInterval(sampler);
 
     const running = agents.filter((a) => a.exit === undefined);
     for (const a of running) a.stop();
@@ -230,7 +236,8 @@ function result(context: BenchContext, run: Run): ScenarioResult {
     const settled = median(mib.slice(Math.floor(mib.length / 2)));
     return { incarnation: i + 1, after: l.after, samples: mib.length, first: mib[0] ?? NaN, median: median(mib), settled, last: mib.at(-1) ?? NaN, max: max(mib) };
   });
-  const withSamples = rss.filter((r) => r.samples >= 2);
+  // Incarnations long enough to have a second half worth the name.
+  const withSamples = rss.filter((r) => r.samples >= MIN_RSS_SAMPLES);
   const rssRatio = (withSamples.at(-1)?.settled ?? NaN) / (withSamples[0]?.settled ?? NaN);
   const restarts = lives.slice(1);
   const downtimes = restarts.map((l) => l.downtimeMs!);
@@ -273,7 +280,7 @@ function result(context: BenchContext, run: Run): ScenarioResult {
       `daemon RSS MiB, incarnation ${r.incarnation} (after ${r.after}, ${r.samples} samples): first / median / second-half median / max`,
       `${fmt(r.first, 0)} / ${fmt(r.median, 0)} / ${fmt(r.settled, 0)} / ${fmt(r.max, 0)}`,
     ]),
-    ['RSS: last incarnation’s second-half median / first’s', fmt(rssRatio)],
+    [`RSS: last incarnation’s second-half median / first’s (incarnations of ${MIN_RSS_SAMPLES}+ samples)`, fmt(rssRatio)],
   ];
   const targets: Target[] = [
     {
@@ -311,7 +318,7 @@ function result(context: BenchContext, run: Run): ScenarioResult {
       `${LEASES_MS[0] / 1000} s lease (shorter than a restart here: the agent binds again) and half with ${LEASES_MS[1] / 1000} s (the daemon restores the bind), and ` +
       'run an Add/Sub model with 4 requests in flight; each request carries its number and its agent in its input, so every answer is checked ' +
       'against its own inputs and a misdelivered one is recognized. ' +
-      `For ${run.durationMs / 60_000} min the daemon is restarted (kill -9 or SIGTERM, on the same port and state dir) every ` +
+      `For ${run.durationMs / 60_000} min the daemon is restarted (kill -9 and SIGTERM in turn, on the same port and state dir) every ` +
       `${(run.durationMs > 60_000 ? RESTART_EVERY_S.full : RESTART_EVERY_S.quick).join('–')} s, and an agent is killed (kill -9) and replaced by a fresh ` +
       `instance every ${(run.durationMs > 60_000 ? KILL_EVERY_S.full : KILL_EVERY_S.quick).join('–')} s; the replacement retries attach until the old lease ends. ` +
       `Seed ${run.seed}: \`BENCH_SOAK_SEED=${run.seed}\` replays the same fault schedule (\`BENCH_SOAK_FAULTS=none|restarts|kills\` narrows them). ` +

@@ -208,13 +208,15 @@ async function main(): Promise<void> {
   stopping = true;
   const drained = await Promise.race([Promise.all(workers).then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), DRAIN_MS))]);
   clearInterval(progress);
+  // Before detach: after it the accelerator no longer reports the transport it used.
+  const last = { slot: acc.slot.id, transport: acc.transport };
   let detachError: string | undefined;
   try {
     await acc.detach({ deadlineMs: 10_000 });
   } catch (err) {
     detachError = reasonOf(err);
   }
-  emit({ type: 'final', drained, unsettled: inFlight.size, slot: acc.slot.id, transport: acc.transport, detachError, ...snapshot() });
+  emit({ type: 'final', drained, unsettled: inFlight.size, ...last, detachError, ...snapshot() });
   process.exit(0);
 }
 
