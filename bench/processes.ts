@@ -61,3 +61,73 @@ export function startDaemon(args: string[], cores: string | undefined): Promise<
 export function startRawEcho(cores: string | undefined, tls?: { cert: string; key: string }): Promise<Child> {
   return start(RAW_ECHO, tls === undefined ? [] : ['--tls', tls.cert, tls.key], cores, (l) => (l.listening === true ? (l.port as number) : undefined));
 }
+
+/** A daemon process that can be killed and started again, with every JSON line it logs. */
+export interface LoggedDaemon {
+  readonly pid: number;
+  readonly port: number;
+  readonly dataChannelPort: number;
+  /** When it logged 'listening' (epoch ms). */
+  readonly upAtMs: number;
+  /** Its JSON log lines so far, in order. */
+  readonly lines: Record<string, unknown>[];
+  /** Its last stderr lines (at most 50). */
+  readonly stderr: string[];
+  /** Resolves once the process is gone. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
+  /** Sends `signal` (no-op once gone) and resolves once the process is gone. */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
+}
+
+/**
+ * Starts the daemon with exactly `args` (port, state dir, exit-after and all: the caller
+ * owns them, so a restart can reuse the port and the state). Rejects when it exits before
+ * 'listening' or takes over `startMs`.
+ */
+export function startLoggedDaemon(args: string[], cores: string | undefined, startMs = 60_000): Promise<LoggedDaemon> {
+  const argv = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), DAEMON, ...args];
+  const child = cores === undefined ? spawn(process.execPath, argv) : spawn('taskset', ['-c', cores, process.execPath, ...argv]);
+  const lines: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() })),
+  );
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderr.push(line);
+    if (stderr.length > 50) stderr.shift();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the daemon did not log 'listening' within ${startMs} ms; stderr: ${stderr.join('\n')}`));
+    }, startMs);
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      lines.push(line);
+      if (line.msg !== 'listening') return;
+      clearTimeout(timer);
+      resolve({
+        pid: child.pid!,
+        port: line.port as number,
+        dataChannelPort: line.dataChannelPort as number,
+        upAtMs: Date.now(),
+        lines,
+        stderr,
+        exited,
+        kill(signal) {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`the daemon exited (${code ?? signal}) before 'listening'; stderr: ${stderr.join('\n')}`));
+    });
+  });
+}

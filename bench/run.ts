@@ -1,4 +1,4 @@
-// The benchmark runner: `npm run bench [-- --quick] [--only a,b] [--repeats n]`.
+// The benchmark runner: `npm run bench [-- --quick] [--only a,b] [--repeats n] [--soak]`.
 
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -9,14 +9,18 @@ import { batching } from './scenario-batching.js';
 import { load } from './scenario-load.js';
 import { models } from './scenario-models.js';
 import { quota } from './scenario-quota.js';
+import { soak } from './scenario-soak.js';
 import { transport, transportTls } from './scenario-transport.js';
 
-const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching };
+const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, soak };
+/** Run only when asked for (--soak, or --only soak): 10 minutes, or 1 with --quick. */
+const ON_REQUEST = new Set(['soak']);
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' }, soak: { type: 'boolean' } } });
 const quick = values.quick === true;
 const repeats = Number(values.repeats ?? (quick ? 1 : 3));
-const names = values.only === undefined ? Object.keys(SCENARIOS) : values.only.split(',');
+const asked = values.only?.split(',') ?? (values.soak === true ? [] : Object.keys(SCENARIOS).filter((name) => !ON_REQUEST.has(name)));
+const names = values.soak === true && !asked.includes('soak') ? [...asked, 'soak'] : asked;
 const machine = placeProcesses();
 const started = performance.now();
 const startedAt = new Date().toISOString();
