@@ -63,15 +63,20 @@ function bindGone(err: unknown): err is EaisError {
   return err instanceof EaisError && (err.reason === 'TOKEN_REVOKED' || err.reason === 'TOKEN_UNKNOWN');
 }
 
-/** The daemon could not be reached, or is going away: worth reconnecting. */
+/**
+ * The daemon could not be reached, or is going away: worth reconnecting. TLS_FAILED counts:
+ * this bind was made with the same settings, so a connection dropped mid-handshake (a
+ * daemon dying) is far likelier than a TLS mistake; a real one spends the budget and is
+ * told in the `lost` error.
+ */
 function unreachable(err: unknown): err is EaisError {
-  return err instanceof EaisError && err.code === status.UNAVAILABLE && err.reason !== 'TLS_FAILED';
+  return err instanceof EaisError && err.code === status.UNAVAILABLE;
 }
 
 /** Failures a recovery waits out: the daemon away or busy, the slot not free yet. */
 function worthAnotherTry(err: EaisError): boolean {
   return (
-    (err.code === status.UNAVAILABLE && err.reason !== 'TLS_FAILED') ||
+    err.code === status.UNAVAILABLE ||
     err.code === status.DEADLINE_EXCEEDED ||
     err.reason === 'NO_SLOT_AVAILABLE' ||
     err.reason === 'SLOT_BUSY' ||
