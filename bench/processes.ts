@@ -18,18 +18,25 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** Calls `each` with every line of `stream` that parses as a JSON object (log lines, reports); other lines are skipped. */
+export function onJsonLines(stream: NodeJS.ReadableStream, each: (line: Record<string, unknown>) => void): void {
+  createInterface({ input: stream }).on('line', (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    each(line);
+  });
+}
+
 function start(script: string, args: string[], cores: string | undefined, ready: (line: Record<string, unknown>) => number | undefined): Promise<Child> {
   // BENCH_NODE_FLAGS: node flags for the children, e.g. --incremental-marking to compare GC settings.
   const argv = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), script, ...args];
   const child: ChildProcess = cores === undefined ? spawn(process.execPath, argv) : spawn('taskset', ['-c', cores, process.execPath, ...argv]);
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      let line: Record<string, unknown>;
-      try {
-        line = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        return;
-      }
+    onJsonLines(child.stdout!, (line) => {
       const port = ready(line);
       if (port !== undefined) {
         resolve({
@@ -101,13 +108,7 @@ export function startLoggedDaemon(args: string[], cores: string | undefined, sta
       child.kill('SIGKILL');
       reject(new Error(`the daemon did not log 'listening' within ${startMs} ms; stderr: ${stderr.join('\n')}`));
     }, startMs);
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      let line: Record<string, unknown>;
-      try {
-        line = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        return;
-      }
+    onJsonLines(child.stdout!, (line) => {
       lines.push(line);
       if (line.msg !== 'listening') return;
       clearTimeout(timer);

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { onJsonLines } from './processes.js';
 import type { SlotSpan } from './soak-binds.js';
 
 const AGENT = fileURLToPath(new URL('./soak-agent.js', import.meta.url));
@@ -98,13 +99,7 @@ export function spawnAgent(spec: AgentSpec): SoakAgent {
     agent.stderr.push(line);
     if (agent.stderr.length > 20) agent.stderr.shift();
   });
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: Record<string, unknown>;
-    try {
-      line = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return;
-    }
+  onJsonLines(child.stdout!, (line) => {
     if (line.type === 'attached') agent.attached = line;
     else if (line.type === 'event') agent.events.push(line);
     else if (line.type === 'final') agent.final = line as unknown as AgentFinal;

@@ -2,14 +2,14 @@
 // or SIGTERM, within the lease) on the same port, models loaded again; not after the lease
 // ran out while the daemon was down; a broken bind file moved aside.
 
-import type { DescribeResponse, ModelInferResponse } from '@eais/shared';
+import type { DescribeResponse } from '@eais/shared';
 import { status } from '@grpc/grpc-js';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
-import { auth, call, expectStatus, rawAttach, rawClients, rawUpload, sha256, type RawClients } from './helpers/grpc.js';
+import { addsub, auth, call, expectStatus, rawAttach, rawClients, rawUpload, sha256, type RawClients } from './helpers/grpc.js';
 import { addSubModel } from './helpers/models.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -21,7 +21,6 @@ interface SavedBind {
   models: { name: string; sha256: string }[];
 }
 
-const f32 = (...values: number[]): Buffer => Buffer.from(new Float32Array(values).buffer);
 
 /** The binds in the state dir's bind file as last written; undefined before the first write. */
 function savedBinds(stateDir: string): SavedBind[] | undefined {
@@ -31,25 +30,6 @@ function savedBinds(stateDir: string): SavedBind[] | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/** a + b on the addsub model with the token. */
-async function addsub(raw: RawClients, token: string): Promise<number[]> {
-  const response = await call<ModelInferResponse>(
-    raw.inference,
-    'ModelInfer',
-    {
-      model_name: 'addsub',
-      inputs: [
-        { name: 'a', datatype: 'FP32', shape: [3] },
-        { name: 'b', datatype: 'FP32', shape: [3] },
-      ],
-      raw_input_contents: [f32(1, 2, 3), f32(10, 20, 30)],
-    },
-    auth(token),
-  );
-  const sum = response.raw_output_contents[0]!;
-  return Array.from(new Float32Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + sum.byteLength)));
 }
 
 /** A daemon on a fresh state dir with one client bound and addsub loaded, once the bind file has both. */

@@ -5,11 +5,10 @@ import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Lease } from '../packages/accelerator/src/slots/bind-lease.js';
 import { startDaemon } from './helpers/daemon.js';
-import { auth, call, clientStream, expectStatus, rawAttach, rawClients, sha256 } from './helpers/grpc.js';
+import { addsub, auth, call, clientStream, expectStatus, rawAttach, rawClients, sha256 } from './helpers/grpc.js';
 import { addSubModel } from './helpers/models.js';
 import { waitFor } from './helpers/wait.js';
 
-const f32 = (...values: number[]): Buffer => Buffer.from(new Float32Array(values).buffer);
 
 describe('Lease', () => {
   beforeEach(() => {
@@ -76,21 +75,7 @@ describe('a call in flight holds the lease', () => {
       expect(performance.now() - began).toBeGreaterThan(2 * ttlMs!);
       await call(raw.control, 'LoadModel', { sha256: sha256(bytes), name: 'addsub' }, auth(token));
       const lastCallStarted = Date.now();
-      const response = await call<{ raw_output_contents: Uint8Array[] }>(
-        raw.inference,
-        'ModelInfer',
-        {
-          model_name: 'addsub',
-          inputs: [
-            { name: 'a', datatype: 'FP32', shape: [3] },
-            { name: 'b', datatype: 'FP32', shape: [3] },
-          ],
-          raw_input_contents: [f32(1, 2, 3), f32(10, 20, 30)],
-        },
-        auth(token),
-      );
-      const sum = response.raw_output_contents[0]!;
-      expect(Array.from(new Float32Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + sum.byteLength)))).toEqual([11, 22, 33]);
+      expect(await addsub(raw, token)).toEqual([11, 22, 33]);
 
       // No more calls with the token (they would renew it): Describe without one shows the slot.
       await waitFor(

@@ -126,3 +126,24 @@ export function rawUpload(
   stream.end();
   return done;
 }
+
+const f32 = (...values: number[]): Buffer => Buffer.from(new Float32Array(values).buffer);
+
+/** a + b on a loaded `addsub` model (helpers/models.ts addSubModel) with [1, 2, 3] and [10, 20, 30], over raw gRPC with the token: the sums. */
+export async function addsub(raw: RawClients, token: string): Promise<number[]> {
+  const response = await call<{ raw_output_contents: Uint8Array[] }>(
+    raw.inference,
+    'ModelInfer',
+    {
+      model_name: 'addsub',
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [3] },
+        { name: 'b', datatype: 'FP32', shape: [3] },
+      ],
+      raw_input_contents: [f32(1, 2, 3), f32(10, 20, 30)],
+    },
+    auth(token),
+  );
+  const sum = response.raw_output_contents[0]!;
+  return Array.from(new Float32Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + sum.byteLength)));
+}
