@@ -349,6 +349,14 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     );
   }
 
+  /**
+   * Tells the listeners of an event on the next tick, outside recovery: a listener that
+   * throws is the app's uncaught error, as with any emitter, and cannot derail recovery.
+   */
+  #tell<E extends keyof AcceleratorEvents>(event: E, ...args: AcceleratorEvents[E]): void {
+    process.nextTick(() => (this.emit as (event: E, ...args: AcceleratorEvents[E]) => boolean)(event, ...args));
+  }
+
   /** The bind is lost for good: calls fail from now on, `lost` is told once. */
   #lose(err: EaisError): void {
     if (this.#lost !== undefined || !this.#attached) return;
@@ -358,8 +366,9 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     this.#preferred?.close();
     this.#connection.close();
     this.#log.warn({ slot: this.#slot.id, reason: err.reason, err }, 'bind lost');
-    this.emit('lost', err);
-    this.#options.onLeaseLost?.(err);
+    this.#tell('lost', err);
+    const { onLeaseLost } = this.#options;
+    if (onLeaseLost !== undefined) process.nextTick(onLeaseLost, err);
   }
 
   /**
@@ -396,7 +405,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     let gone = bindGone(trigger) ? this.#explain(trigger) : undefined;
     let rebound: EaisError | undefined;
     this.#log.warn({ slot: previousSlotId, reason: trigger.reason, err: trigger }, gone === undefined ? 'daemon unreachable; reconnecting' : 'bind gone; binding again');
-    this.emit('reconnecting', { error: gone ?? trigger, attempt: 1 });
+    this.#tell('reconnecting', { error: gone ?? trigger, attempt: 1 });
     const backoff = new Backoff(policy);
     for (;;) {
       this.#assertAttached();
@@ -425,10 +434,10 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
         if (this.#options.heartbeat !== false) this.#heartbeat.start();
         if (rebound !== undefined) {
           this.#log.info({ previousSlot: previousSlotId, slot: this.#slot.id, models, reason: rebound.reason }, 'bound again');
-          this.emit('rebound', { reason: rebound, previousSlotId, slot: this.#slot, models });
+          this.#tell('rebound', { reason: rebound, previousSlotId, slot: this.#slot, models });
         } else {
           this.#log.info({ slot: this.#slot.id, downMs: backoff.elapsedMs, attempts: backoff.tries + 1 }, 'reconnected');
-          this.emit('reconnected', { downMs: backoff.elapsedMs, attempts: backoff.tries + 1 });
+          this.#tell('reconnected', { downMs: backoff.elapsedMs, attempts: backoff.tries + 1 });
         }
         return;
       } catch (caught) {
