@@ -82,7 +82,7 @@ describe('one-to-one bind', () => {
   it('should detach a slot whose lease expired, free its models, and revoke the token', async () => {
     // The agent without heartbeats: the lease runs out. Long enough for the load to finish
     // first on a slow machine; then poll until the daemon has noticed.
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lease', leaseTtlMs: 3000, heartbeat: false });
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lease', leaseTtlMs: 3000, heartbeat: false, reconnect: false });
     await accelerator.loadModel(identityModel('float32', [2]), { name: 'id' });
     expect((await slots()).find((s) => s.id === accelerator.slot.id)).toMatchObject({ state: 'InUse', model_count: 1 });
     const slot = await waitFor(
@@ -122,10 +122,10 @@ describe('one-to-one bind', () => {
     await call(raw.control, 'Detach', {}, auth(other.token));
   });
 
-  it('should tell the agent, once, when its bind is lost', async () => {
+  it('should tell the agent, once, when its bind is lost (reconnect: false)', async () => {
     const lost: Error[] = [];
     // A lease far longer than the test: the bind ends by the revocation, not by expiry.
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lost', leaseTtlMs: 3000, onLeaseLost: (e) => lost.push(e) });
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-lost', leaseTtlMs: 3000, reconnect: false, onLeaseLost: (e) => lost.push(e) });
     // Someone else ends the bind (the token is revoked) behind the agent's back.
     await call(raw.control, 'Detach', {}, auth(bindToken(accelerator)));
     await waitFor(() => lost.length > 0, { what: 'the next heartbeat to find the bind gone' });
@@ -134,5 +134,18 @@ describe('one-to-one bind', () => {
     // Once: no heartbeat follows (waiting out three more intervals shows that none does).
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(lost).toHaveLength(1);
+  });
+
+  it('should bind the same slot again by itself when its bind was ended behind its back (reconnect: true)', async () => {
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-rebind', leaseTtlMs: 3000 });
+    const rebound = new Promise<{ previousSlotId: string; slot: { id: string } }>((resolve) => accelerator.once('rebound', resolve));
+    const slotId = accelerator.slot.id;
+    const token = bindToken(accelerator);
+    await call(raw.control, 'Detach', {}, auth(token));
+    expect((await rebound).previousSlotId).toBe(slotId);
+    expect(accelerator.slot.id).toBe(slotId);
+    expect(bindToken(accelerator)).not.toBe(token);
+    expect((await accelerator.describe()).boundSlotId).toBe(slotId);
+    await accelerator.detach();
   });
 });

@@ -46,6 +46,8 @@ function inferenceLoop(model: RemoteModel, inFlight = 20) {
         else state.wrong += 1;
       } catch (err) {
         failures.push(err);
+        // A failing agent must not spin this loop without letting timers run.
+        await sleep(10);
       } finally {
         answers.set(i, (answers.get(i) ?? 0) + 1);
       }
@@ -80,7 +82,7 @@ describe.each(['channel', 'grpc', 'grpc-stream'] as const)('a daemon killed with
       daemon.child.kill('SIGKILL');
       await daemon.stop();
       daemon = await startDaemon({ stateDir, args: [...SLOT, '--lease-ttl', '20s', '--port', String(port)] });
-      await waitFor(() => loop.state.ok >= okAtKill + 200, { what: 'inferences after the restart', timeoutMs: 60_000 });
+      await waitFor(() => loop.state.ok >= okAtKill + 200 || loop.failures.length > 100, { what: 'inferences after the restart', timeoutMs: 60_000 });
       await loop.stop();
 
       // Each request was answered exactly once: a result, or one clear error.
@@ -92,6 +94,7 @@ describe.each(['channel', 'grpc', 'grpc-stream'] as const)('a daemon killed with
         expect((failure as EaisError).reason).not.toBe('INTERNAL');
       }
       expect(loop.state.ok + loop.failures.length).toBe(loop.state.sent);
+      expect(loop.failures.length).toBeLessThanOrEqual(20);
       // The daemon kept the bind: no app code, no rebind.
       expect(events.map((e) => e.name)).toEqual(['reconnecting', 'reconnected']);
       expect(accelerator.slot.id).toBe(before.slot);
