@@ -105,7 +105,8 @@ describe('eais-accelerator process', () => {
 
   it('should let in-flight calls finish on SIGTERM, then exit 0', async () => {
     const daemon = await startDaemon({ args: ['--log-level', 'debug'] });
-    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm', transport: 'grpc' });
+    // A short reconnect budget: the daemon stays gone, so the agent gives up and says why.
+    const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-sigterm', transport: 'grpc', reconnect: { budgetMs: 1500 } });
     const det = await accelerator.loadModel(DET_MODEL);
     // An upload that is still sending when the signal comes, and an inference.
     const token = bindToken(accelerator);
@@ -125,10 +126,12 @@ describe('eais-accelerator process', () => {
     expect(messages.indexOf('shutting down')).toBeLessThan(messages.lastIndexOf('model uploaded'));
     expect(messages.lastIndexOf('model uploaded')).toBeLessThan(messages.indexOf('stopped'));
     expect(daemon.logs.some((l) => l.msg === 'detached' && l.why === 'the daemon shut down')).toBe(true);
-    // The daemon is gone: the agent says so, with what to do.
+    // The daemon is gone: the agent tries again within its budget, then says so, with what to do.
     const err = await accelerator.describe().catch((e: unknown) => e as Error);
     expect(err).toMatchObject({ name: 'UnavailableError', reason: 'UNAVAILABLE' });
-    expect((err as Error).message).toMatch(/cannot reach the eais accelerator daemon at 127.0.0.1:\d+.*npm start/);
+    expect((err as Error).message).toMatch(/is lost: the agent tried for [\d.]+ s \(\d+ tries, reconnect.budgetMs 1500\) to reach the daemon at 127.0.0.1:\d+ again/);
+    expect((err as Error).message).toMatch(/last: cannot reach the eais accelerator daemon at 127.0.0.1:\d+.*npm start/);
+    expect(accelerator.attached).toBe(false);
   });
 
   it('should let an inference on the data channel finish on SIGTERM, then exit 0', async () => {
