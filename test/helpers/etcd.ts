@@ -109,6 +109,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
   }));
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const token = `eais-test-${process.pid}-${Date.now()}`;
+  let startError: Error | undefined;
   for (const member of members) {
     const child = spawn(
       'etcd',
@@ -132,6 +133,11 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
       member.stderr.splice(0, Math.max(0, member.stderr.length - 50));
     });
     child.once('exit', () => {
+      if (member.child === child) member.child = undefined;
+    });
+    // Not on PATH (or not executable): fail the start at once, with why.
+    child.once('error', (err) => {
+      startError ??= new Error(`cannot start etcd (${member.name}): ${err.message}; apt-get install etcd-server, as .ci/run does`);
       if (member.child === child) member.child = undefined;
     });
     const bound = setTimeout(() => child.kill('SIGKILL'), MAX_LIFETIME_MS);
@@ -177,7 +183,12 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
     },
   };
   try {
-    await waitFor(async () => (await Promise.all(members.map(healthy))).every(Boolean), {
+    await waitFor(async () => {
+      if (startError !== undefined) throw startError;
+      const exited = members.find((m) => m.child === undefined);
+      if (exited !== undefined) throw new Error(`etcd member ${exited.name} exited during start`);
+      return (await Promise.all(members.map(healthy))).every(Boolean);
+    }, {
       what: `etcd (${size} member${size === 1 ? '' : 's'}) to report healthy`,
       timeoutMs: 60_000,
       intervalMs: 50,
