@@ -1,7 +1,7 @@
 // The etcd flags (--etcd, TLS, auth) and their variables; and that a daemon without them never loads etcd3.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,7 @@ describe('etcdRegistryOptions', () => {
     expect(options.auth).toEqual({ user: 'u', password: 'p' });
     const missing = parseEtcdFlags({ etcd: 'https://h1:2379', 'etcd-ca': join(dir, 'absent.pem') }, {});
     expect(() => etcdRegistryOptions(missing as NonNullable<typeof missing>)).toThrow(/--etcd-ca: cannot read .*ENOENT/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
