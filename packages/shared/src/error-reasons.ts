@@ -95,6 +95,10 @@ export const REASONS = {
     summary: 'The TLS handshake with the daemon failed (plaintext against TLS, unknown CA, missing or refused client certificate); the message says what to fix.',
   },
   SHUTTING_DOWN: { code: status.UNAVAILABLE, summary: 'The daemon is shutting down and takes no new work.' },
+  REGISTRY_UNAVAILABLE: {
+    code: status.UNAVAILABLE,
+    summary: "The fleet registry (etcd) did not answer in time, has no quorum, or the daemon's etcd lease was lost.",
+  },
   CANCELLED: { code: status.CANCELLED, summary: 'The call was cancelled.' },
   RESOURCE_EXHAUSTED: {
     code: status.RESOURCE_EXHAUSTED,
