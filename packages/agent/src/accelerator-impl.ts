@@ -127,6 +127,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   #attached = true;
   #lost: EaisError | undefined;
   #recovery: Promise<void> | undefined;
+  #detaching: Promise<void> | undefined;
   /** The models the app loaded (and did not dispose), by name: what a rebind loads again. */
   readonly #models = new Map<string, LoadedModel>();
 
@@ -662,8 +663,15 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     this.#connection.close();
   }
 
-  async detach(options: CallOptions = {}): Promise<void> {
-    if (!this.#attached) return;
+  /** See {@link Accelerator.detach}: a second call while the first is under way waits for it. */
+  detach(options: CallOptions = {}): Promise<void> {
+    if (this.#detaching !== undefined) return this.#detaching;
+    if (!this.#attached) return Promise.resolve();
+    this.#detaching = this.#detach(options);
+    return this.#detaching;
+  }
+
+  async #detach(options: CallOptions): Promise<void> {
     this.#attached = false;
     this.#heartbeat.close();
     const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs ?? CALL_DEADLINE_MS;

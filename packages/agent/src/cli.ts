@@ -254,16 +254,20 @@ async function runInfer(values: Values, positionals: string[]): Promise<void> {
   // Ctrl-C cancels the upload, and a one-shot bind is detached before the process exits,
   // so the next command is not refused with CLIENT_ALREADY_BOUND for the lease's length.
   let accelerator: AcceleratorImpl | undefined;
+  // An interrupt while Attach is in flight waits for its answer, so that bind is detached too.
+  let attaching: Promise<AcceleratorImpl> | undefined;
   const release = async (): Promise<void> => {
-    if (state === undefined) await accelerator?.detach().catch(() => undefined);
-    else accelerator?.disconnect();
+    if (state !== undefined) return accelerator?.disconnect();
+    const bound = accelerator ?? (await attaching?.catch(() => undefined));
+    await bound?.detach().catch(() => undefined);
   };
   await interruptible(async (signal) => {
     try {
-      accelerator =
-        state !== undefined
-          ? AcceleratorImpl.resume(state, security(values))
-          : await AcceleratorImpl.attach({ endpoint, ...security(values), instanceId: values['instance-id'], region: values.region, slotId: values.slot });
+      if (state !== undefined) accelerator = AcceleratorImpl.resume(state, security(values));
+      else {
+        attaching = AcceleratorImpl.attach({ endpoint, ...security(values), instanceId: values['instance-id'], region: values.region, slotId: values.slot });
+        accelerator = await attaching;
+      }
       const model = await accelerator.loadModel(modelPath, { name: values.name, signal, onProgress: progressBar() });
       const started = performance.now();
       const outputs = await model.run(feeds, { outputs: values.output, deadlineMs });
