@@ -205,13 +205,16 @@ describe('an app that blocks its event loop', () => {
   });
 
   it("should keep the bind with heartbeat: 'worker', which beats from its own thread", async () => {
-    const TTL_MS = 1000;
+    // A longer lease than above: a loaded machine must not starve the thread's beats too.
+    const TTL_MS = 2000;
     const daemon = await startDaemon({ args: SLOT });
     const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-blocked-worker', transport: 'grpc', leaseTtlMs: TTL_MS, heartbeat: 'worker', reconnect: false });
     const events = recordEvents(accelerator);
     try {
       const model = await accelerator.loadModel(MODEL, { name: 'addsub' });
       const token = accelerator.token;
+      // Time for the thread to start and beat (a main-thread beat bridges until it does).
+      await sleep(TTL_MS);
       const until = Date.now() + 1.5 * TTL_MS;
       while (Date.now() < until);
       expect(await addOne(model, 2)).toBe(3);
