@@ -193,16 +193,22 @@ describe.each([memoryKind, etcdKind])('FleetRegistry: $name', (kind) => {
       expect(d.losses).toEqual([]);
     });
 
-    it('should make exactly 6 binds of 300 distinct instances claiming 6 slots of two daemons at once', async () => {
+    /** 300 claims at once over the 6 slots of two daemons, the i-th by instance `instance(i)`. */
+    async function claimAcrossTwoDaemons(instance: (i: number) => string) {
       const fleet = kind.fleet();
       const daemons = [await daemon(fleet, 3), await daemon(fleet, 3)];
       const targets = daemons.flatMap((d) => d.slotIds.map((slotId) => ({ d, slotId })));
       const results = await Promise.all(
         Array.from({ length: 300 }, (_, i) => {
           const { d, slotId } = targets[i % targets.length] as (typeof targets)[number];
-          return claim(d, slotId, `i-${i}`);
+          return claim(d, slotId, instance(i));
         }),
       );
+      return { daemons, results };
+    }
+
+    it('should make exactly 6 binds of 300 distinct instances claiming 6 slots of two daemons at once', async () => {
+      const { daemons, results } = await claimAcrossTwoDaemons((i) => `i-${i}`);
       const winners = results.flatMap((r) => (r.won ? [r.bind] : []));
       expect(winners).toHaveLength(6);
       expect(new Set(winners.map((b) => b.slotId)).size).toBe(6);
@@ -212,15 +218,7 @@ describe.each([memoryKind, etcdKind])('FleetRegistry: $name', (kind) => {
     });
 
     it('should let one instance claiming 6 slots of two daemons 300 times at once win exactly one', async () => {
-      const fleet = kind.fleet();
-      const daemons = [await daemon(fleet, 3), await daemon(fleet, 3)];
-      const targets = daemons.flatMap((d) => d.slotIds.map((slotId) => ({ d, slotId })));
-      const results = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => {
-          const { d, slotId } = targets[i % targets.length] as (typeof targets)[number];
-          return claim(d, slotId, 'i-only');
-        }),
-      );
+      const { daemons, results } = await claimAcrossTwoDaemons(() => 'i-only');
       const winners = results.flatMap((r) => (r.won ? [r.bind] : []));
       expect(winners).toHaveLength(1);
       for (const r of results) if (!r.won) expect(r.holder.attemptId).toBe(winners[0]?.attemptId);
