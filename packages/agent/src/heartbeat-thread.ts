@@ -71,10 +71,6 @@ export class HeartbeatThread {
     return Math.max(50, Math.floor(this.ttlMs / 3));
   }
 
-  get running(): boolean {
-    return this.#running;
-  }
-
   start(): void {
     this.#running = true;
     this.bridge.start();

@@ -35,10 +35,6 @@ export class Heartbeat {
     return Math.min(1000, Math.max(25, Math.floor(this.ttlMs / 6)));
   }
 
-  get running(): boolean {
-    return this.#running;
-  }
-
   start(): void {
     this.stop();
     this.#running = true;
