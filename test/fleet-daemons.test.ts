@@ -4,6 +4,8 @@
 
 import { MD, metadataString, type AttachResponse, type DescribeResponse } from '@eais/shared';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetRegistry, ListedSlot } from '../packages/accelerator/src/fleet/registry.js';
 import { openEtcdRegistry } from '../packages/accelerator/src/fleet/registry-etcd.js';
@@ -131,6 +133,63 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet: three daemons o
     // The instance's bind went with the lease: it may bind elsewhere.
     const moved = await rawAttach((members[0] as Member).raw.control, { instance_id: 'i-orphan' });
     await call((members[0] as Member).raw.control, 'Detach', {}, auth(moved.token));
+  });
+
+  it('should claim a bind again when its daemon restarts on the same state dir (onto the new lease after a kill -9), and not restore one whose instance was bound elsewhere meanwhile', async () => {
+    const args = ['--slot', 'eais.ei-a6.2xlarge', '--etcd', etcd.endpoints.join(','), '--daemon-id', 'd-restart'];
+    const started: DaemonProcess[] = [];
+    const start = async (options: { stateDir?: string; port?: number } = {}): Promise<DaemonProcess> => {
+      const daemon = await startDaemon({ args, ...options });
+      started.push(daemon);
+      return daemon;
+    };
+    const heartbeat = async (daemon: DaemonProcess, token: string): Promise<unknown> => {
+      const raw = rawClients(daemon.endpoint);
+      try {
+        return await call(raw.control, 'Heartbeat', {}, auth(token));
+      } finally {
+        raw.close();
+      }
+    };
+    try {
+      const first = await start();
+      const raw = rawClients(first.endpoint);
+      const { token, slot } = await rawAttach(raw.control, { instance_id: 'i-restart' }, '', 60_000);
+      raw.close();
+      const slotId = slot?.id as string;
+      const bindsJson = join(first.stateDir, 'binds.json');
+      await waitFor(() => existsSync(bindsJson) && (JSON.parse(readFileSync(bindsJson, 'utf8')) as { binds: { attemptId?: string }[] }).binds[0]?.attemptId, {
+        what: 'the bind file to hold the bind and its attempt id',
+      });
+
+      await first.stop('SIGKILL');
+      const second = await start({ stateDir: first.stateDir, port: first.port });
+      expect(second.logs.find((l) => l.msg === 'bind restored')).toMatchObject({ slot: slotId, instanceId: 'i-restart' });
+      // On the new lease: the bind outlives the lease of the killed run.
+      const lease = await etcd.leaseOf('/eais/v1/daemons/d-restart');
+      expect(await etcd.leaseOf(`/eais/v1/binds/slot/${slotId}`)).toBe(lease);
+      expect(await etcd.leaseOf('/eais/v1/binds/instance/i-restart')).toBe(lease);
+      await heartbeat(second, token);
+
+      // SIGTERM gives the lease up; the instance binds on another daemon before this one is back.
+      await second.stop('SIGTERM');
+      const other = members[0] as Member;
+      const elsewhere = await rawAttach(other.raw.control, { instance_id: 'i-restart' });
+      const third = await start({ stateDir: first.stateDir, port: first.port });
+      expect(third.logs.some((l) => l.msg === 'bind restored')).toBe(false);
+      expect(third.logs.find((l) => l.msg === 'bind not restored')).toMatchObject({
+        slot: slotId,
+        instanceId: 'i-restart',
+        why: 'its client instance was bound elsewhere in the fleet while the daemon was down',
+      });
+      await expectStatus(heartbeat(third, token), status.PERMISSION_DENIED, 'TOKEN_REVOKED');
+      const left = (await listed(registry)).find((s) => s.slotId === slotId);
+      expect(left).toMatchObject({ daemonId: 'd-restart', state: 'Available' });
+      expect(left?.bind).toBeUndefined();
+      await call(other.raw.control, 'Detach', {}, auth(elsewhere.token));
+    } finally {
+      await Promise.all(started.map((d) => d.stop('SIGKILL')));
+    }
   });
 
   it('should refuse Attach with UNAVAILABLE while etcd is down, keep serving a bind until the lease is reported lost, end it then, and register again once etcd is back', async () => {
