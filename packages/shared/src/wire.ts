@@ -223,6 +223,21 @@ export interface DescribeResponse {
   data_channel_port: number;
   security: { tls: boolean; mtls: boolean; keys: boolean } | null;
   warnings: string[];
+  fleet: FleetMessage | null;
+}
+
+/** DescribeResponse.fleet: the daemon's fleet registry and its lease in it. */
+export interface FleetMessage {
+  /** `single` (in memory, no --etcd) or `etcd`. */
+  mode: string;
+  etcd_endpoints: string[];
+  daemon_id: string;
+  address: string;
+  /** `ok`, `unavailable` or `lost`. */
+  lease: string;
+  lease_since_ms: number;
+  lease_detail: string;
+  lease_ttl_ms: number;
 }
 
 export interface OpenDataChannelResponse {
