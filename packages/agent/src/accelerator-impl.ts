@@ -300,6 +300,13 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     }
     accelerator.#log.info({ endpoint, slot: accelerator.slot.id, leaseTtlMs: response.lease_ttl_ms, transport: accelerator.transport }, 'attached');
     if (options.heartbeat !== false) accelerator.#heartbeat.start();
+    const heartbeat = accelerator.#heartbeat;
+    if (heartbeat instanceof HeartbeatThread) {
+      // The app may block its loop as soon as attach resolves: by then the thread beats (or a lease has passed).
+      const waited = new AbortController();
+      await Promise.race([heartbeat.beating, sleep(accelerator.leaseTtlMs, undefined, { signal: waited.signal }).catch(() => undefined)]);
+      waited.abort();
+    }
     return accelerator;
   }
 

@@ -35,6 +35,9 @@ export interface HeartbeatThreadHooks {
 export class HeartbeatThread {
   readonly #worker: Worker;
   #running = false;
+  #beating: (() => void) | undefined;
+  /** Resolves once the thread's first beat has landed (the bridge stops then). */
+  readonly beating: Promise<void>;
 
   constructor(
     data: HeartbeatThreadData,
@@ -43,6 +46,9 @@ export class HeartbeatThread {
     private readonly bridge: Heartbeat,
   ) {
     this.ttlMs = data.ttlMs;
+    this.beating = new Promise((resolve) => {
+      this.#beating = resolve;
+    });
     this.#worker = new Worker(new URL('./heartbeat-thread-worker.js', import.meta.url), { workerData: data });
     // The thread never holds the app open: like timers that are unref'd.
     this.#worker.unref();
@@ -50,6 +56,7 @@ export class HeartbeatThread {
       if (!this.#running) return;
       if (message.kind === 'renewed') {
         this.bridge.stop();
+        this.#beating?.();
         hooks.renewed(message.expiresAtMs);
       } else {
         hooks.failed(createError(message.reason, message.message));
