@@ -8,7 +8,8 @@ import type { DaemonConfig } from './config.js';
 import { createMemoryRegistry } from './fleet/registry-memory.js';
 import { openEtcdRegistry } from './fleet/registry-etcd.js';
 import { etcdRegistryOptions } from './fleet/registry-etcd-options.js';
-import type { ClaimResult, DaemonRecord, FleetRegistry, LeaseLoss, SlotRecord } from './fleet/registry.js';
+import type { ClaimResult, DaemonRecord, FleetRegistry, LeaseLoss, ListSlotsQuery, SlotPage, SlotRecord } from './fleet/registry.js';
+import type { FleetCore } from './server/fleet-core.js';
 import type { RegistryObserver } from './server/metrics.js';
 import type { BindClaims } from './slots/bind-claims.js';
 import type { Slot } from './slots/slot.js';
@@ -53,7 +54,7 @@ export interface FleetMemberOptions {
  * registry call, refused with REGISTRY_UNAVAILABLE while the daemon is not registered (its
  * lease lost, registering again). Every registry call is timed for the metrics.
  */
-export class FleetMember implements BindClaims {
+export class FleetMember implements BindClaims, FleetCore {
   readonly daemonId: string;
   #record: DaemonRecord;
   #slots: readonly Slot[] = [];
@@ -303,6 +304,54 @@ export class FleetMember implements BindClaims {
   async close(): Promise<void> {
     this.beginClose();
     await this.registry.close();
+  }
+
+  get region(): string {
+    return this.#record.region;
+  }
+
+  get zone(): string {
+    return this.#record.zone;
+  }
+
+  /** See {@link FleetCore.listSlots}. */
+  listSlots(query: ListSlotsQuery): Promise<SlotPage> {
+    return this.#call('listSlots', () => this.registry.listSlots(query));
+  }
+
+  /** See {@link FleetCore.listDaemons}. */
+  listDaemons(): Promise<readonly DaemonRecord[]> {
+    return this.#call('listDaemons', () => this.registry.listDaemons());
+  }
+
+  get localSlots(): readonly Slot[] {
+    return this.#slots;
+  }
+
+  /** See {@link FleetCore.localSlot}. */
+  localSlot(slotId: string): Slot | undefined {
+    return this.#slots.find((s) => s.id === slotId);
+  }
+
+  /** See {@link FleetCore.deleteSlot}. */
+  async deleteSlot(slot: Slot): Promise<void> {
+    if (slot.state === 'Released') return;
+    if (slot.state !== 'Available') {
+      throw createError('SLOT_IN_USE', `EAI ${slot.id} is ${slot.state}: a bound EAI cannot be deleted; detach it first, then delete`, { slotId: slot.id });
+    }
+    this.#assertServing();
+    slot.lifecycle.transition('Released');
+    this.log.info({ slot: slot.id, spec: slot.spec.name }, 'slot released (DeleteEai)');
+    await this.#sync(slot);
+  }
+
+  /** See {@link FleetCore.reopenSlot}. */
+  async reopenSlot(slot: Slot): Promise<void> {
+    this.#assertServing();
+    slot.lifecycle.transition('Starting');
+    slot.lifecycle.transition('Available');
+    this.log.info({ slot: slot.id, spec: slot.spec.name }, 'slot available again (CreateEai)');
+    await this.#sync(slot);
   }
 
   /** DescribeResponse.fleet. */

@@ -285,6 +285,15 @@ class EtcdRegistry implements FleetRegistry {
     }
   }
 
+  async listDaemons(call?: RegistryCallOptions): Promise<readonly DaemonRecord[]> {
+    if (this.#closed) throw createError('REGISTRY_UNAVAILABLE', 'the fleet registry is closed');
+    const from = Buffer.from(`${this.#prefix}daemons/`);
+    const res = await this.#calls.withDeadline('listing daemons', this.#deadline(call), (o) =>
+      this.#calls.client.kv.range({ key: from, range_end: prefixEnd(from) }, o),
+    );
+    return res.kvs.map((kv) => parse<DaemonRecord>(kv) as DaemonRecord);
+  }
+
   async listSlots(query: ListSlotsQuery = {}, call?: RegistryCallOptions): Promise<SlotPage> {
     if (this.#closed) throw createError('REGISTRY_UNAVAILABLE', 'the fleet registry is closed');
     const checked = checkListQuery(query);

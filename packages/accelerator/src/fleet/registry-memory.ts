@@ -145,6 +145,10 @@ export class MemoryFleet {
     this.#revision += 1;
   }
 
+  daemons(): DaemonRecord[] {
+    return [...this.#daemons.values()].map((held) => held.record).sort((a, b) => (a.daemonId < b.daemonId ? -1 : a.daemonId > b.daemonId ? 1 : 0));
+  }
+
   putSlot(record: SlotRecord, leaseId: number): void {
     this.#slots.set(record.slotId, { record, leaseId });
     this.#revision += 1;
@@ -322,6 +326,11 @@ class MemoryRegistry implements FleetRegistry {
   async releaseBind(slotId: string, instanceId: string, attemptId: string): Promise<boolean> {
     this.#live();
     return this.#fleet.release(checkId('slotId', slotId), checkInstanceId(instanceId), checkAttemptId(attemptId));
+  }
+
+  async listDaemons(): Promise<readonly DaemonRecord[]> {
+    if (this.#closed) throw createError('REGISTRY_UNAVAILABLE', 'the fleet registry is closed');
+    return this.#fleet.daemons();
   }
 
   async listSlots(query: ListSlotsQuery = {}): Promise<SlotPage> {

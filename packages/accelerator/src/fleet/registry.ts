@@ -186,6 +186,9 @@ export interface FleetRegistry {
    */
   listSlots(query?: ListSlotsQuery, call?: RegistryCallOptions): Promise<SlotPage>;
 
+  /** Every daemon registered now (live leases), in id order: where each is reached. */
+  listDaemons(call?: RegistryCallOptions): Promise<readonly DaemonRecord[]>;
+
   /**
    * Stops the keepalive and gives the lease up (its keys vanish now rather than a TTL
    * later); `onLeaseLost` is not called. Idempotent.
