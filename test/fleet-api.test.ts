@@ -77,14 +77,12 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet API: three daemo
     const first = await describeEais(m, { page_size: 4 });
     expect(first.eais).toHaveLength(4);
     expect(first.next_page_token).not.toBe('');
-    const rest = (await describeEais(m, { page_size: 4 })).eais.slice(4);
     // A bind between the pages: the second page still shows the slot free, at the first page's revision.
     const secondIds = members.flatMap((x) => x.slotIds).sort().slice(4);
     const target = members.find((x) => x.slotIds.includes(secondIds[0] as string)) as Member;
     const bind = await rawAttach(target.raw.control, { instance_id: 'i-between-pages' }, secondIds[0]);
     try {
       const second = await describeEais(m, { page_size: 4, page_token: first.next_page_token });
-      expect(rest).toEqual([]);
       expect(second.revision).toBe(first.revision);
       expect(second.eais.map((e) => e.eai_id)).toEqual(secondIds);
       expect(second.eais[0]).toMatchObject({ state: 'Available', instance_id: '' });
