@@ -181,6 +181,27 @@ describe.each([memoryKind, etcdKind])('FleetRegistry: $name', (kind) => {
       expect(await claim(d, slotId, 'i-1', 'a-new')).toMatchObject({ won: false, reason: 'SLOT_BUSY' });
     });
 
+    it('should move a bind it finds under its own attempt id on an earlier lease of the daemon (a restart) onto the current lease', async () => {
+      const fleet = kind.fleet();
+      const before = await daemon(fleet, 1);
+      const slotId = before.slotIds[0] as string;
+      expect(await claim(before, slotId, 'i-1', 'a-kept')).toMatchObject({ won: true });
+      // The daemon restarted while its first lease lived: a new registry, the same daemon id, a new lease.
+      const after = await fleet.open();
+      open.push(after);
+      const record = { daemonId: before.daemonId, address: '127.0.0.1:0', region: 'cn-hangzhou', zone: 'cn-hangzhou-h' };
+      await after.registerDaemon(record, { leaseTtlMs: CONTRACT_TTL_MS, onLeaseLost: () => undefined });
+      await after.putDaemon({ ...record, address: '127.0.0.1:50051' });
+      expect((await rejection(after.putDaemon({ ...record, daemonId: 'd-other' }))).reason).toBe('BAD_REQUEST');
+      await after.putSlot(slotRecord(before.daemonId, slotId));
+      const again = { slotId, instanceId: 'i-1', attemptId: 'a-kept', daemonId: before.daemonId };
+      expect(await after.claimBind(again)).toMatchObject({ won: true, bind: { attemptId: 'a-kept' } });
+      // The first lease ends: what was moved stays.
+      await before.registry.close();
+      expect((await after.listSlots({ ids: [slotId] })).slots[0]?.bind).toMatchObject({ instanceId: 'i-1', attemptId: 'a-kept' });
+      expect(await after.claimBind({ ...again, instanceId: 'i-2', attemptId: attemptId() })).toMatchObject({ won: false, reason: 'SLOT_BUSY' });
+    });
+
     it('should give one slot to exactly one of 1,000 instances claiming it at once', async () => {
       const d = await daemon(kind.fleet(), 1);
       const slotId = d.slotIds[0] as string;

@@ -45,6 +45,8 @@ export interface EtcdCluster {
   readonly endpoints: readonly string[];
   /** Sends `signal` (SIGKILL by default) to one member and resolves once it has exited. */
   kill(memberIndex: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a killed member again on its data dir and ports; resolves once every running member reports healthy. */
+  restart(memberIndex: number): Promise<void>;
   /** The index of the member that leads now (asked over each live member's HTTP gateway), or undefined. */
   leader(): Promise<number | undefined>;
   /** The lease a key hangs on (0 when none), read over a live member's HTTP gateway; undefined when absent. */
@@ -110,7 +112,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const token = `eais-test-${process.pid}-${Date.now()}`;
   let startError: Error | undefined;
-  for (const member of members) {
+  const spawnMember = (member: EtcdMember): void => {
     const child = spawn(
       'etcd',
       [
@@ -144,17 +146,31 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
     bound.unref();
     child.once('exit', () => clearTimeout(bound));
     member.child = child;
-  }
+  };
+  for (const member of members) spawnMember(member);
   const kill = async (index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const child = members[index]?.child;
     if (child === undefined) return;
     child.kill(signal);
     await exited(child);
   };
+  const waitHealthy = (what: string): Promise<unknown> =>
+    waitFor(async () => {
+      if (startError !== undefined) throw startError;
+      const exited = members.find((m) => m.child === undefined);
+      if (exited !== undefined) throw new Error(`etcd member ${exited.name} exited during start`);
+      return (await Promise.all(members.map(healthy))).every(Boolean);
+    }, { what, timeoutMs: 60_000, intervalMs: 50 });
   const cluster: EtcdCluster = {
     members,
     endpoints: members.map((m) => m.clientUrl),
     kill,
+    async restart(index) {
+      const member = members[index];
+      if (member === undefined || member.child !== undefined) throw new Error(`etcd member ${index} is running or does not exist`);
+      spawnMember(member);
+      await waitHealthy(`etcd member ${member.name} to report healthy again`);
+    },
     async leader() {
       for (const [index, member] of members.entries()) {
         if (member.child === undefined) continue;
@@ -183,16 +199,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
     },
   };
   try {
-    await waitFor(async () => {
-      if (startError !== undefined) throw startError;
-      const exited = members.find((m) => m.child === undefined);
-      if (exited !== undefined) throw new Error(`etcd member ${exited.name} exited during start`);
-      return (await Promise.all(members.map(healthy))).every(Boolean);
-    }, {
-      what: `etcd (${size} member${size === 1 ? '' : 's'}) to report healthy`,
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    });
+    await waitHealthy(`etcd (${size} member${size === 1 ? '' : 's'}) to report healthy`);
   } catch (err) {
     const lines = members.flatMap((m) => m.stderr.slice(-5).map((l) => `${m.name}: ${l}`));
     await cluster.stop();

@@ -9,20 +9,24 @@ import { waitFor } from './wait.js';
 export interface RawClients {
   readonly control: Client;
   readonly inference: Client;
+  readonly fleet: Client;
   close(): void;
 }
 
-/** Both service clients of an endpoint, with no message size limits. */
+/** The service clients of an endpoint (control, inference, fleet), with no message size limits. */
 export function rawClients(endpoint: string): RawClients {
   const services = loadServices();
   const control = new services.accelerator(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
   const inference = new services.inference(endpoint, credentials.createInsecure(), { ...CHANNEL_OPTIONS, channelOverride: control.getChannel() });
+  const fleet = new services.fleet(endpoint, credentials.createInsecure(), { ...CHANNEL_OPTIONS, channelOverride: control.getChannel() });
   return {
     control,
     inference,
+    fleet,
     close() {
       control.close();
       inference.close();
+      fleet.close();
     },
   };
 }

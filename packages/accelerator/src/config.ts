@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { ENGINES } from './engines/engine-catalog.js';
 import { ORT_PROVIDERS } from './engines/engine-ort.js';
 import type { OperatorKey } from './auth/operator-keys.js';
+import { ETCD_FLAGS, ETCD_HELP, parseEtcdFlags, type EtcdConfig } from './fleet/registry-etcd-options.js';
 
 /** Everything the daemon is started with. */
 export interface DaemonConfig {
@@ -63,6 +64,12 @@ export interface DaemonConfig {
   readonly authKeysPath: string | undefined;
   /** Serve a non-loopback address without TLS or keys all the same (warned at start and in Describe). */
   readonly insecure: boolean;
+  /** The fleet registry on etcd; undefined: in memory, this daemon alone (the default). */
+  readonly etcd: EtcdConfig | undefined;
+  /** The daemon's id in the fleet; undefined: the one saved in the state dir (a new one the first time). */
+  readonly daemonId: string | undefined;
+  /** `host:port` other daemons and clients reach this one at; undefined: the listen address. */
+  readonly advertise: string | undefined;
 }
 
 /** Where the daemon's TLS material lives (flags --tls-cert, --tls-key, --tls-client-ca). */
@@ -139,6 +146,9 @@ Options (each also read from the environment variable shown; flags win):
   --tls-client-ca <file>   require client certificates signed by this CA (mTLS)  EAIS_TLS_CLIENT_CA
   --auth-keys <file>       operator keys: who may attach (reloaded on SIGHUP)  EAIS_AUTH_KEYS [none: local mode]
   --insecure               serve a non-loopback address without TLS or keys  EAIS_INSECURE=1
+${ETCD_HELP}
+  --daemon-id <id>         this daemon's id in the fleet    EAIS_DAEMON_ID      [saved in the state dir]
+  --advertise <host:port>  where clients and daemons reach it  EAIS_ADVERTISE   [the listen address]
   --exit-after <duration>  shut down by itself after this   EAIS_EXIT_AFTER     [never]
   -h, --help               this text
   -v, --version            the version
@@ -216,6 +226,18 @@ function batchingMode(text: string): 'auto' | 'on' | 'off' {
   return text;
 }
 
+/** Daemon ids, as the fleet registry takes them. */
+const DAEMON_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+function advertised(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
+  if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+    throw new Error(`--advertise: "${text.slice(0, 140)}" must be host:port (a name, an IPv4 address or [IPv6]) with a port from 1 to 65535`);
+  }
+  return text.trim();
+}
+
 function dataChannel(text: string): number | undefined {
   return text === 'off' ? undefined : whole(text, '--data-channel', 0, 65535);
 }
@@ -288,6 +310,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       'tls-client-ca': { type: 'string' },
       'auth-keys': { type: 'string' },
       insecure: { type: 'boolean' },
+      ...ETCD_FLAGS,
+      'daemon-id': { type: 'string' },
+      advertise: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -337,6 +362,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
   if ((certPath === undefined) !== (keyPath === undefined)) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plaintext');
   if (clientCaPath !== undefined && certPath === undefined) throw new Error('--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS with client certificates)');
   const authKeysPath = pick(values['auth-keys'], 'EAIS_AUTH_KEYS');
+  const daemonId = pick(values['daemon-id'], 'EAIS_DAEMON_ID');
+  if (daemonId !== undefined && !DAEMON_ID.test(daemonId)) throw new Error(`--daemon-id: "${daemonId.slice(0, 140)}" must be 1 to 128 of A-Z a-z 0-9 . _ -`);
 
   const config: DaemonConfig = {
     host: pick(values.host, 'EAIS_HOST') ?? '127.0.0.1',
@@ -378,6 +405,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
         : { certPath: resolve(certPath), keyPath: resolve(keyPath), clientCaPath: clientCaPath === undefined ? undefined : resolve(clientCaPath) },
     authKeysPath: authKeysPath === undefined ? undefined : resolve(authKeysPath),
     insecure: values.insecure === true || env.EAIS_INSECURE === '1' || env.EAIS_INSECURE === 'true',
+    etcd: parseEtcdFlags(values, env),
+    daemonId,
+    advertise: advertised(pick(values.advertise, 'EAIS_ADVERTISE')),
   };
   return { kind: 'run', config };
 }

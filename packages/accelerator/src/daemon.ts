@@ -1,26 +1,21 @@
-// The daemon: builds its parts (slots, binds, model store, engines, the call edge, the data
-// channel and the gRPC server), hands them to each other, and stops them in order.
+// The daemon: builds its parts (slots, binds, model store, engines, its place in the fleet),
+// hands them to each other, and stops them in order; daemon-serve.ts opens its ports.
 
 import { createError, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { BindCredentials } from './auth/bind-token.js';
-import { exposureProblem, isLoopback } from './auth/exposure.js';
 import { OperatorKeys, type OperatorKey } from './auth/operator-keys.js';
 import type { ConnectionLimits, DaemonConfig } from './config.js';
+import { FleetMember, LEASE_LOST_WHY, newDaemonId } from './daemon-fleet.js';
 import { deviceMemory, slotsDoNotFit } from './engines/device-memory.js';
 import { ENGINES } from './engines/engine-catalog.js';
 import { EngineRegistry, type EngineStatus } from './engines/engine-registry.js';
 import { threadedEngine } from './engines/engine-thread.js';
 import { prepareFlopCounters } from './flops/flops.js';
-import { CallEdge } from './server/call-edge.js';
 import type { DaemonCore } from './server/daemon-core.js';
-import { DataChannelServer } from './server/data-channel.js';
-import { hostPort, serveGrpc } from './server/grpc-server.js';
-import { DaemonHealth } from './server/health.js';
-import { CallMetrics, metricsRegistry } from './server/metrics.js';
-import { serveMetrics, type MetricsEndpoint } from './server/metrics-http.js';
-import { readTls } from './server/tls.js';
+import { hostPort } from './server/grpc-server.js';
+import { RegistryCallMetrics } from './server/metrics.js';
 import type { BatchRequest } from './slots/batch-policy.js';
 import { assertBound, BindTable, type Bind } from './slots/bind.js';
 import { BIND_FILE_TICK_MS, bindFile, BindFileWriter, readBindFile, type SavedModel } from './slots/bind-file.js';
@@ -33,6 +28,8 @@ import { ModelStore } from './store/model-store.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
 const USAGE_FLUSH_MS = 2000;
+/** How long a start may wait for the fleet registry to take the daemon and its slots. */
+const JOIN_TIMEOUT_MS = 10_000;
 
 /** A configuration the daemon cannot start with: main exits 2 with the message. */
 export class StartError extends Error {
@@ -109,13 +106,21 @@ export class Daemon implements DaemonCore {
     slots: Slot[],
     /** The operator keys; undefined in local mode (no --auth-keys). */
     readonly keys: OperatorKeys | undefined,
+    /** The daemon in its fleet: the registry of slots and binds (in memory without --etcd). */
+    readonly fleet: FleetMember,
+    /** The fleet registry's calls, for the metrics. */
+    readonly registryCalls: RegistryCallMetrics,
   ) {
     this.slots = slots;
     this.binds = new BindTable(
       this.slots,
       config.region,
       { defaultMs: config.leaseTtlMs, minMs: config.minLeaseTtlMs, maxMs: config.maxLeaseTtlMs },
+      fleet,
       log.child({ component: 'bind' }),
+    );
+    fleet.onLeaseLost(() =>
+      this.binds.detachAll(LEASE_LOST_WHY, createError('REGISTRY_UNAVAILABLE', `${LEASE_LOST_WHY}; the attach did not finish, retry later or on another daemon`)),
     );
     this.store = new ModelStore(config.stateDir, config.maxModelBytes);
   }
@@ -141,15 +146,27 @@ export class Daemon implements DaemonCore {
     }
     await mkdir(config.stateDir, { recursive: true });
     const ids = slotIdFile(config.stateDir);
-    const known = (await ids.read())?.slots ?? [];
+    const idFile = await ids.read();
+    const known = idFile?.slots ?? [];
     const usage = usageFile(config.stateDir);
     const saved = (await usage.read()) ?? { version: 1, savedAtMs: 0, slots: {} };
     const slots = config.slots.map((spec, i) => {
       const id = known[i]?.spec === spec.name ? (known[i]?.id as string) : newSlotId();
       return new Slot(spec, config.region, config.zone, { id, burstSeconds: config.burstSeconds, usage: saved.slots[id]?.totals });
     });
-    await ids.write({ version: 1, slots: slots.map((s) => ({ spec: s.spec.name, id: s.id })) });
-    const daemon = new Daemon(config, registry, await daemonVersion(), log, slots, keys);
+    const daemonId = config.daemonId ?? idFile?.daemonId ?? newDaemonId();
+    await ids.write({ version: 1, slots: slots.map((s) => ({ spec: s.spec.name, id: s.id })), daemonId });
+    const registryCalls = new RegistryCallMetrics();
+    const fleetLog = log.child({ component: 'fleet' });
+    const fleet = await FleetMember.open(config, {
+      daemonId,
+      address: config.advertise ?? hostPort(config.host, config.port),
+      observe: registryCalls.observe,
+      log: fleetLog,
+    }).catch((err: unknown) => {
+      throw new StartError((err as Error).message);
+    });
+    const daemon = new Daemon(config, registry, await daemonVersion(), log, slots, keys, fleet, registryCalls);
     daemon.#usageFile = saved;
     await daemon.store.init();
     for (const slot of daemon.slots) slot.lifecycle.transition('Starting');
@@ -169,6 +186,16 @@ export class Daemon implements DaemonCore {
       slot.lifecycle.transition('Available');
       log.info({ slot: slot.id, spec: slot.spec.name, region: slot.region, zone: slot.zone }, 'slot available');
     }
+    // The daemon and its slots in the fleet registry before the port opens (and before the
+    // saved binds are claimed again there).
+    try {
+      await fleet.join(daemon.slots, Date.now() + JOIN_TIMEOUT_MS);
+    } catch (err) {
+      await fleet.close().catch(() => undefined);
+      await registry.close();
+      throw new StartError(`cannot join the fleet registry (${fleet.registry.description}): ${(err as Error).message}`);
+    }
+    fleetLog.info({ daemonId, mode: fleet.mode, registry: fleet.registry.description, leaseTtlMs: fleet.leaseTtlMs, slots: daemon.slots.length }, 'joined the fleet');
     // Before the port opens, so the first call after a restart finds its bind and models
     // (start takes longer by those loads).
     const load = (bind: Bind, model: SavedModel): Promise<SlotModel> => daemon.loadModel(bind, model.name, model.sha256, model.batching);
@@ -295,13 +322,15 @@ export class Daemon implements DaemonCore {
       data_channel_port: dataChannelPort,
       security: { tls: this.config.tls !== undefined, mtls: this.config.tls?.clientCaPath !== undefined, keys: this.keys !== undefined },
       warnings: [...this.warnings],
+      fleet: this.fleet.toMessage(),
     };
   }
 
   /**
    * Saves the binds (with their models) for the next start, then ends every bind in this
-   * process (tokens refused, models unloaded), releases the slots, and saves their usage. A
-   * daemon started again within the leases (an upgrade) restores the binds.
+   * process (tokens refused, models unloaded), releases the slots, saves their usage, and
+   * gives the fleet lease up (the daemon's slots and binds leave the registry). A daemon
+   * started again within the leases (an upgrade) restores the binds, claimed again.
    */
   async close(): Promise<void> {
     if (!this.#ready) return;
@@ -311,116 +340,14 @@ export class Daemon implements DaemonCore {
     // Written before the binds end here: the file keeps them, and is not written again.
     await this.#bindFile?.close();
     for (const slot of this.slots) slot.quota.drain(createError('SHUTTING_DOWN', 'the daemon shut down while the request waited for quota'));
+    // No releases or puts from here: giving the lease up below takes every key with it.
+    this.fleet.beginClose();
     await this.binds.detachAll('the daemon shut down');
     for (const slot of this.slots) {
       if (slot.state === 'Available') slot.lifecycle.transition('Released');
     }
     await this.saveUsage();
+    await this.fleet.close().catch((err: unknown) => this.log.warn({ err }, 'the fleet lease could not be given up; it ends by its TTL'));
     await this.registry.close();
   }
-}
-
-/** A daemon serving on a port. */
-export interface RunningAccelerator {
-  readonly daemon: Daemon;
-  /** The port bound (the real one when the config asked for 0). */
-  readonly port: number;
-  /** `host:port` as clients dial it. */
-  readonly address: string;
-  /** Reads the operator keys file again (main.ts calls it on SIGHUP). */
-  reloadKeys(): Promise<void>;
-  /**
-   * Stops taking calls, lets in-flight ones finish for up to `shutdownGraceMs`, cuts the
-   * rest, then saves the binds for the next start and ends them here. Safe to call twice;
-   * the second call cuts at once.
-   */
-  close(): Promise<void>;
-}
-
-/** Starts the daemon and serves it. Rejects when the port cannot be bound. */
-export async function startAccelerator(config: DaemonConfig, log: Logger, registry?: EngineRegistry): Promise<RunningAccelerator> {
-  const exposed = exposureProblem(config.host, { tls: config.tls !== undefined, keys: config.authKeysPath !== undefined });
-  if (exposed !== undefined && !config.insecure) throw new StartError(exposed);
-  const tls = config.tls === undefined ? undefined : await readTls(config.tls).catch((err: unknown) => {
-    throw new StartError((err as Error).message);
-  });
-  const daemon = await Daemon.start(config, log, registry);
-  if (exposed !== undefined) {
-    const warning = `insecure: ${exposed.replace(/; configure .*$/, '')} (--insecure)`;
-    daemon.warnings.push(warning);
-    log.warn(warning);
-  }
-  const calls = config.metricsPort === undefined ? undefined : new CallMetrics();
-  const edge = new CallEdge(log.child({ component: 'rpc' }), calls?.observe);
-  let channel: DataChannelServer | undefined;
-  if (config.dataChannelPort !== undefined) {
-    channel = new DataChannelServer(daemon.binds, daemon.store, edge, config.limits, log.child({ component: 'data-channel' }), tls);
-    await channel.listen(config.host, config.dataChannelPort);
-  }
-  let metrics: MetricsEndpoint | undefined;
-  if (calls !== undefined && config.metricsPort !== undefined) {
-    const source = { version: daemon.version, region: config.region, zone: config.zone, slots: daemon.slots, dataChannelConnections: () => channel?.connections };
-    metrics = await serveMetrics(metricsRegistry(source, calls), config.metricsHost, config.metricsPort, log.child({ component: 'metrics' })).catch(
-      async (err: unknown) => {
-        channel?.close();
-        await daemon.close();
-        const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is taken; pick another --metrics-port' : (err as Error).message;
-        throw new Error(`could not serve metrics on ${hostPort(config.metricsHost, config.metricsPort ?? 0)}: ${why}`, { cause: err });
-      },
-    );
-    log.info({ port: metrics.port, host: config.metricsHost, address: hostPort(config.metricsHost, metrics.port) }, 'metrics listening');
-    if (!isLoopback(config.metricsHost)) log.warn({ host: config.metricsHost }, 'the metrics endpoint has no authentication; expose it to trusted scrapers only');
-  }
-  const health = new DaemonHealth();
-  const { server, port } = await serveGrpc(daemon, edge, channel, { ...config, tls }, health);
-  health.serving();
-  daemon.serving();
-  const address = hostPort(config.host, port);
-  log.info(
-    {
-      address,
-      port,
-      host: config.host,
-      dataChannelPort: channel?.port ?? 0,
-      slots: daemon.slots.length,
-      stateDir: config.stateDir,
-      tls: tls !== undefined,
-      mtls: tls?.clientCa !== undefined,
-      keys: daemon.keys !== undefined,
-    },
-    'listening',
-  );
-
-  let closing: Promise<void> | undefined;
-  return {
-    daemon,
-    port,
-    address,
-    reloadKeys: () => daemon.reloadKeys(),
-    close() {
-      if (closing !== undefined) {
-        server.forceShutdown();
-        return closing;
-      }
-      closing = (async () => {
-        // Load balancers and probes see NOT_SERVING before any call is refused or cut.
-        health.stopping();
-        channel?.stopListening();
-        const drained = Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), edge.drain()]);
-        const timeout = (ms: number): Promise<'timeout'> => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
-        if ((await Promise.race([drained, timeout(config.shutdownGraceMs)])) === 'timeout') {
-          // Answer the calls still running with a status that says why, then cut what is left.
-          log.warn({ graceMs: config.shutdownGraceMs, calls: edge.inflight }, 'grace period over; cutting the calls still running');
-          edge.abortAll(
-            createError('SHUTTING_DOWN', `the daemon shut down before this call finished (grace ${config.shutdownGraceMs} ms); retry it on a running daemon`),
-          );
-          if ((await Promise.race([drained, timeout(1000)])) === 'timeout') server.forceShutdown();
-        }
-        channel?.close();
-        await daemon.close();
-        await metrics?.close();
-      })();
-      return closing;
-    },
-  };
 }

@@ -1,7 +1,7 @@
 // @eais/accelerator: start the daemon in-process (tests, embedding); the CLI is main.ts.
 
-export { startAccelerator } from './daemon.js';
-export type { RunningAccelerator } from './daemon.js';
+export { startAccelerator } from './daemon-serve.js';
+export type { RunningAccelerator } from './daemon-serve.js';
 export { HELP, parseCommand } from './config.js';
 export type { DaemonConfig, ParsedCommand } from './config.js';
 export { createLogger } from './logger.js';

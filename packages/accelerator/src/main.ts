@@ -3,7 +3,8 @@
 
 import { newOperatorKey } from './auth/operator-keys.js';
 import { HELP, parseCommand, type ParsedCommand } from './config.js';
-import { daemonVersion, StartError, startAccelerator } from './daemon.js';
+import { daemonVersion, StartError } from './daemon.js';
+import { startAccelerator } from './daemon-serve.js';
 import { tuneGarbageCollection } from './gc-tuning.js';
 import { createLogger } from './logger.js';
 

@@ -55,3 +55,21 @@ describe('daemon config', () => {
     expect(() => config(['--nope'])).toThrow(/Unknown option '--nope'/);
   });
 });
+
+describe('daemon config: the fleet', () => {
+  it('should run alone, in memory, unless --etcd names etcd; its lease 10 s unless --etcd-lease-ttl says otherwise', () => {
+    expect(config([])).toMatchObject({ etcd: undefined, daemonId: undefined, advertise: undefined });
+    expect(config(['--etcd', 'http://h1:2379,http://h2:2379']).etcd).toMatchObject({ endpoints: ['http://h1:2379', 'http://h2:2379'], leaseTtlMs: 10_000 });
+    expect(config(['--etcd', 'http://h1:2379'], { EAIS_ETCD_LEASE_TTL: '3s' }).etcd?.leaseTtlMs).toBe(3000);
+    expect(() => config(['--etcd', 'http://h1:2379', '--etcd-lease-ttl', '500ms'])).toThrow(/--etcd-lease-ttl: "500ms" must lie between 1s and 1h/);
+    expect(() => config(['--etcd-lease-ttl', '5s'])).toThrow(/--etcd-lease-ttl needs --etcd/);
+  });
+
+  it('should take a daemon id and an advertised host:port, quoting what it refuses', () => {
+    expect(config(['--daemon-id', 'gpu-7.a', '--advertise', 'gpu-7.example:50051'])).toMatchObject({ daemonId: 'gpu-7.a', advertise: 'gpu-7.example:50051' });
+    expect(config([], { EAIS_ADVERTISE: '[::1]:6000' }).advertise).toBe('[::1]:6000');
+    expect(() => config(['--daemon-id', 'gpu 7'])).toThrow(/--daemon-id: "gpu 7" must be 1 to 128 of/);
+    expect(() => config(['--advertise', 'http://gpu-7:50051'])).toThrow(/--advertise: "http:\/\/gpu-7:50051" must be host:port/);
+    expect(() => config(['--advertise', 'gpu-7:0'])).toThrow(/--advertise/);
+  });
+});

@@ -17,6 +17,7 @@ import { status } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Accelerator, AcceleratorEvents, AgentLogger, AttachOptions, LoadModelOptions, RemoteModel, RunOptions } from './accelerator.js';
+import { attachThroughFleet, type FleetAttached, type FleetAttachRequest } from './attach-fleet.js';
 import { Backoff, reconnectPolicy, type ReconnectPolicy } from './backoff.js';
 import { connect, Connection, defaultEndpoint, newRequestId, type CallOptions } from './client.js';
 import { description, modelInfo, slotInfo, type Description, type SlotInfo } from './describe.js';
@@ -36,11 +37,31 @@ const LOAD_DEADLINE_MS = 600_000;
 /** A replaced connection is closed this long after, so that calls still on it can end. */
 const RETIRE_AFTER_MS = 10_000;
 
+/** Attaching through the fleet with these options. */
+function fleetRequest(options: AttachOptions, client: ClientInstance): FleetAttachRequest {
+  return {
+    endpoints: options.endpoints ?? [],
+    client,
+    slotId: options.slotId ?? '',
+    zone: options.zone ?? (process.env.EAIS_ZONE || ''),
+    leaseTtlMs: options.leaseTtlMs ?? 0,
+    deadlineMs: options.deadlineMs ?? CALL_DEADLINE_MS,
+    security: options,
+  };
+}
+
 const SILENT: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function checkOptions(options: AttachOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError("'options' must be an object");
-  for (const key of ['endpoint', 'slotId', 'instanceId', 'region'] as const) {
+  const { endpoints } = options;
+  if (endpoints !== undefined) {
+    if (!Array.isArray(endpoints) || endpoints.length === 0 || endpoints.some((e) => typeof e !== 'string' || e === '')) {
+      throw new TypeError(`'endpoints' must be a non-empty array of non-empty strings, not ${JSON.stringify(endpoints)}`);
+    }
+    if (options.endpoint !== undefined) throw new TypeError("'endpoint' and 'endpoints' cannot both be given: pass the daemon in 'endpoints'");
+  }
+  for (const key of ['endpoint', 'slotId', 'instanceId', 'region', 'zone'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
       throw new TypeError(`'${key}' must be a non-empty string, not ${JSON.stringify(value)}`);
@@ -107,7 +128,8 @@ interface LoadedModel {
 
 /** See {@link Accelerator}. */
 export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements Accelerator, ModelOwner {
-  readonly endpoint: string;
+  /** The bound daemon; with `endpoints`, a rebind through the fleet may move it. */
+  #endpoint: string;
   readonly instanceId: string;
   readonly #client: ClientInstance;
   readonly #options: AttachOptions;
@@ -133,7 +155,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
 
   private constructor(connection: Connection, state: BindState, options: AttachOptions) {
     super();
-    this.endpoint = state.endpoint;
+    this.#endpoint = state.endpoint;
     this.instanceId = state.instanceId;
     this.#options = options;
     this.#client = clientInstance({ ...options, instanceId: state.instanceId });
@@ -262,23 +284,9 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   static async attach(options: AttachOptions): Promise<AcceleratorImpl> {
     checkOptions(options);
     reconnectPolicy(options.reconnect);
-    const endpoint = options.endpoint ?? defaultEndpoint();
-    const connection = connect(endpoint, options);
     const client = clientInstance(options);
-    const requestId = newRequestId();
-    let response: AttachResponse;
-    try {
-      response = await connection.unary<AttachResponse>(
-        connection.control,
-        'Attach',
-        { client, slot_id: options.slotId ?? '', lease_ttl_ms: options.leaseTtlMs ?? 0 },
-        bindMetadata(undefined, undefined, requestId),
-        { deadlineMs: options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
-      );
-    } catch (err) {
-      connection.close();
-      throw err;
-    }
+    const { endpoint, connection, response } =
+      options.endpoints === undefined ? await AcceleratorImpl.#attachDirect(options, client) : await attachThroughFleet(fleetRequest(options, client));
     if (response.slot === null) throw createError('INTERNAL', 'the daemon answered Attach without a slot');
     const accelerator = new AcceleratorImpl(
       connection,
@@ -310,9 +318,33 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     return accelerator;
   }
 
+  /** Attach on the one daemon `endpoint` names. */
+  static async #attachDirect(options: AttachOptions, client: ClientInstance): Promise<FleetAttached> {
+    const endpoint = options.endpoint ?? defaultEndpoint();
+    const connection = connect(endpoint, options);
+    const requestId = newRequestId();
+    try {
+      const response = await connection.unary<AttachResponse>(
+        connection.control,
+        'Attach',
+        { client, slot_id: options.slotId ?? '', lease_ttl_ms: options.leaseTtlMs ?? 0 },
+        bindMetadata(undefined, undefined, requestId),
+        { deadlineMs: options.deadlineMs ?? CALL_DEADLINE_MS, requestId },
+      );
+      return { endpoint, connection, response };
+    } catch (err) {
+      connection.close();
+      throw err;
+    }
+  }
+
   /** Uses a saved bind: no heartbeats (each call renews the lease) and no reconnecting unless asked. */
   static resume(state: BindState, options: AttachOptions = {}): AcceleratorImpl {
     return new AcceleratorImpl(connect(state.endpoint, options), state, { reconnect: false, ...options, heartbeat: false });
+  }
+
+  get endpoint(): string {
+    return this.#endpoint;
   }
 
   /** See {@link Accelerator.token}. */
@@ -415,8 +447,43 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     this.#log.warn({ slot: previousSlotId, reason: trigger.reason, err: trigger }, gone === undefined ? 'daemon unreachable; reconnecting' : 'bind gone; binding again');
     this.#tell('reconnecting', { error: gone ?? trigger, attempt: 1 });
     const backoff = new Backoff(policy);
+    // With `endpoints`, an unreachable daemon is left for a bind elsewhere through the fleet.
+    let viaFleet = false;
     for (;;) {
       this.#assertAttached();
+      if (viaFleet) {
+        try {
+          await this.#rebindThroughFleet();
+          rebound = gone ?? trigger;
+          gone = undefined;
+          if (!this.#attached) return;
+          await this.#openChannel();
+          const models = await this.#loadAgain();
+          if (this.#options.heartbeat !== false) this.#heartbeat.start();
+          this.#log.info({ previousSlot: previousSlotId, slot: this.#slot.id, endpoint: this.endpoint, models, reason: rebound.reason }, 'bound again elsewhere in the fleet');
+          this.#tell('rebound', { reason: rebound, previousSlotId, slot: this.#slot, models });
+          return;
+        } catch (caught) {
+          const err = EaisError.from(caught, { slotId: this.#slot.id });
+          if (!this.#attached) throw err;
+          if (!worthAnotherTry(err)) {
+            this.#lose(err);
+            throw err;
+          }
+          const wait = backoff.next();
+          if (wait === undefined) {
+            const lost = createError('UNAVAILABLE', `the bind to slot ${previousSlotId} is lost: no daemon of ${this.#options.endpoints?.join(', ')} bound this client again within reconnect.budgetMs ${policy.budgetMs}; last: ${err.message}; attach again`, {
+              slotId: previousSlotId,
+              cause: err,
+            });
+            this.#lose(lost);
+            throw lost;
+          }
+          this.#log.debug({ slot: previousSlotId, reason: err.reason, waitMs: Math.round(wait), tries: backoff.tries }, 'binding again through the fleet failed');
+          await sleep(wait);
+          continue;
+        }
+      }
       const connection = connect(this.endpoint, this.#options);
       let adopted = false;
       try {
@@ -452,6 +519,11 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
         if (!adopted) connection.close();
         const err = EaisError.from(caught, { slotId: this.#slot.id });
         if (!this.#attached) throw err;
+        if (this.#options.endpoints !== undefined && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || bindGone(err))) {
+          if (bindGone(err)) gone = this.#explain(err);
+          viaFleet = true;
+          continue;
+        }
         if (bindGone(err)) gone = this.#explain(err);
         else if (!worthAnotherTry(err)) {
           this.#lose(err);
@@ -470,6 +542,24 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
         this.#log.debug({ slot: previousSlotId, reason: err.reason, waitMs: Math.round(wait), tries: backoff.tries }, 'reconnect try failed');
         await sleep(wait);
       }
+    }
+  }
+
+  /** Binds again through the fleet's endpoints, on whichever daemon owns a free slot now. */
+  async #rebindThroughFleet(): Promise<void> {
+    const attached = await attachThroughFleet(fleetRequest(this.#options, this.#client));
+    const { response } = attached;
+    if (!this.#attached) {
+      attached.connection.close();
+      return;
+    }
+    const moved = attached.endpoint !== this.#endpoint;
+    this.#endpoint = attached.endpoint;
+    this.#use(attached.connection, response.token, slotInfo(response.slot!), response.lease_ttl_ms, response.lease_expires_at_ms);
+    if (moved && this.#options.heartbeat === 'worker') {
+      // The worker beats at the endpoint it was made for.
+      this.#heartbeat.close();
+      this.#heartbeat = this.#newHeartbeat();
     }
   }
 

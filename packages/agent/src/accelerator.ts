@@ -23,6 +23,16 @@ export interface AttachOptions extends ClientIdentity, SecurityOptions {
    * port means 50051. Default EAIS_ENDPOINT, else 127.0.0.1:50051.
    */
   readonly endpoint?: string | undefined;
+  /**
+   * Any daemons of a fleet (same forms as `endpoint`): the first that answers picks a slot
+   * through the fleet API (Fleet.AttachEai: the client's region, `zone` first) and the agent
+   * binds on the daemon that owns it, trying the next slot when one is taken meanwhile.
+   * Instead of `endpoint`. With `reconnect`, a bind whose daemon is gone is made again
+   * through these endpoints.
+   */
+  readonly endpoints?: readonly string[] | undefined;
+  /** With `endpoints`: prefer slots in this zone; default EAIS_ZONE. */
+  readonly zone?: string | undefined;
   /** Bind this slot; default: the first Available slot. */
   readonly slotId?: string | undefined;
   /** Lease to ask for, ms; default: the daemon's (30 s unless configured). */

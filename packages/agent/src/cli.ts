@@ -8,7 +8,7 @@ import { AcceleratorImpl } from './accelerator-impl.js';
 import { defaultBindFile, readBind, removeBind, writeBind } from './cli-bind-file.js';
 import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.js';
 import { defaultEndpoint } from './client.js';
-import { describe, type Description } from './describe.js';
+import { describe, type Description, type FleetInfo } from './describe.js';
 import { needFrom, plan, planText } from './cli-plan.js';
 import { interruptible, progressBar } from './cli-progress.js';
 import { usageText } from './cli-usage.js';
@@ -88,11 +88,18 @@ function print(json: boolean, value: unknown, text: string, compact = false): vo
   process.stdout.write(json ? `${JSON.stringify(value, null, compact ? undefined : 2)}\n` : text);
 }
 
+function fleetText(f: FleetInfo): string {
+  const where = f.mode === 'etcd' ? `etcd ${f.etcdEndpoints.join(',')}` : 'single (this daemon alone, in memory)';
+  const lease = `lease ${f.lease} since ${f.leaseSince.toISOString()} (TTL ${f.leaseTtlMs / 1000} s)${f.leaseDetail === undefined ? '' : `: ${f.leaseDetail}`}`;
+  return `fleet: ${where}  daemon ${f.daemonId} at ${f.address}  ${f.mode === 'etcd' ? lease : ''}`.trimEnd();
+}
+
 function describeText(d: Description): string {
   const security = [d.security.tls ? (d.security.mtls ? 'mTLS' : 'TLS') : 'plaintext', d.security.keys ? 'operator keys' : 'no keys (local mode)'].join(', ');
   const lines = [
     `daemon ${d.endpoint}  version ${d.daemonVersion}  region ${d.region}  zone ${d.zone}  up since ${d.startedAt.toISOString()}`,
     `security: ${security}`,
+    ...(d.fleet === undefined ? [] : [fleetText(d.fleet)]),
     ...d.warnings.map((w) => `warning: ${w}`),
     '',
     'slots:',

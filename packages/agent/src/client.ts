@@ -31,12 +31,14 @@ type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: n
 type ClientStreamMethod = (metadata: Metadata, options: { deadline: number }, callback: Callback<unknown>) => ClientWritableStream<unknown>;
 
 /**
- * Both service clients of one endpoint over one HTTP/2 channel. Errors come back as the
+ * The service clients of one endpoint (control, inference, fleet) over one HTTP/2 channel. Errors come back as the
  * typed eais errors (see errors.ts).
  */
 export class Connection {
   readonly control: Client;
   readonly inference: Client;
+  /** `eais.v1.Fleet`, on the same channel. */
+  readonly fleet: Client;
   /** The endpoint as the user wrote it (for messages). */
   readonly endpoint: string;
 
@@ -55,6 +57,7 @@ export class Connection {
       ...options,
       channelOverride: this.control.getChannel(),
     });
+    this.fleet = new services.fleet(target.address, channelCredentials, { ...options, channelOverride: this.control.getChannel() });
   }
 
   /** Adds the operator key, when one is configured, to a call's metadata. */
@@ -119,6 +122,7 @@ export class Connection {
   close(): void {
     this.control.close();
     this.inference.close();
+    this.fleet.close();
   }
 }
 

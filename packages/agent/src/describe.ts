@@ -6,6 +6,7 @@ import {
   type DescribeResponse,
   type DType,
   type EngineMessage,
+  type FleetMessage,
   type FlopCountMessage,
   type ModelMessage,
   type SlotMessage,
@@ -114,6 +115,42 @@ export interface Description {
   readonly security: { readonly tls: boolean; readonly mtls: boolean; readonly keys: boolean };
   /** What the daemon's operator should know, e.g. a network address served without TLS (--insecure). */
   readonly warnings: readonly string[];
+  /** The daemon's fleet; undefined from a daemon older than fleets. */
+  readonly fleet: FleetInfo | undefined;
+}
+
+/** The fleet a daemon belongs to, and its lease in the fleet registry. */
+export interface FleetInfo {
+  /** `single`: the daemon alone, its registry in memory; `etcd`: a fleet on etcd. */
+  readonly mode: 'single' | 'etcd';
+  /** etcd's client URLs (no credentials); empty in single mode. */
+  readonly etcdEndpoints: readonly string[];
+  readonly daemonId: string;
+  /** `host:port` where clients and other daemons reach the daemon. */
+  readonly address: string;
+  /**
+   * `ok`; `unavailable`: the registry did not answer the daemon's last call (Attach and
+   * Detach are refused, binds keep serving); `lost`: the lease was lost, every bind ended.
+   */
+  readonly lease: 'ok' | 'unavailable' | 'lost';
+  readonly leaseSince: Date;
+  /** Why, when the lease is not ok. */
+  readonly leaseDetail: string | undefined;
+  readonly leaseTtlMs: number;
+}
+
+function fleetInfo(m: FleetMessage | null | undefined): FleetInfo | undefined {
+  if (m === null || m === undefined || m.mode === '') return undefined;
+  return {
+    mode: m.mode as FleetInfo['mode'],
+    etcdEndpoints: m.etcd_endpoints,
+    daemonId: m.daemon_id,
+    address: m.address,
+    lease: m.lease as FleetInfo['lease'],
+    leaseSince: new Date(m.lease_since_ms),
+    leaseDetail: m.lease_detail === '' ? undefined : m.lease_detail,
+    leaseTtlMs: m.lease_ttl_ms,
+  };
 }
 
 export function slotInfo(m: SlotMessage): SlotInfo {
@@ -198,6 +235,7 @@ export function description(endpoint: string, m: DescribeResponse): Description 
     models: m.models.map(modelInfo),
     security: { tls: m.security?.tls === true, mtls: m.security?.mtls === true, keys: m.security?.keys === true },
     warnings: m.warnings ?? [],
+    fleet: fleetInfo(m.fleet),
   };
 }
 

@@ -3,7 +3,7 @@
 export { attach } from './attach.js';
 export type { Accelerator, AcceleratorEvents, AgentLogger, AttachOptions, LoadModelOptions, ReconnectOptions, RemoteModel, RunOptions } from './accelerator.js';
 export { describe } from './describe.js';
-export type { Description, DescribeOptions, EngineInfo, FlopCount, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
+export type { Description, DescribeOptions, EngineInfo, FleetInfo, FlopCount, ModelInfo, SlotInfo, TensorInfo } from './describe.js';
 export { usage } from './usage.js';
 export type { SlotUsage, UsageOptions } from './usage.js';
 export { plan } from './plan.js';

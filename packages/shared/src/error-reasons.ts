@@ -57,6 +57,9 @@ export const REASONS = {
   },
   SLOT_BUSY: { code: status.FAILED_PRECONDITION, summary: 'The slot is bound to another client instance.' },
   NO_SLOT_AVAILABLE: { code: status.FAILED_PRECONDITION, summary: 'Every slot on the daemon is bound or not started.' },
+  SLOT_IN_USE: { code: status.FAILED_PRECONDITION, summary: 'The EAI is bound (InUse, attaching or detaching), so it cannot be deleted.' },
+  SLOT_ELSEWHERE: { code: status.FAILED_PRECONDITION, summary: "Another daemon of the fleet owns the EAI; the message names its address." },
+  NO_ROOM: { code: status.RESOURCE_EXHAUSTED, summary: 'No daemon in the zone has room for an EAI of that type.' },
   SLOT_NOT_SERVING: { code: status.FAILED_PRECONDITION, summary: 'The slot is not InUse, so it serves no requests.' },
   NO_ENGINE: {
     code: status.FAILED_PRECONDITION,

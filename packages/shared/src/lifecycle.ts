@@ -9,7 +9,8 @@ export type SlotState = (typeof SLOT_STATES)[number];
 /**
  * The legal transitions. The product's path is Pending → Starting → Available →
  * Attaching → InUse → Detaching → Available; release ends in Released. A failed attach
- * goes back to Available; a start that fails or is cancelled is released.
+ * goes back to Available; a start that fails or is cancelled is released. A Released slot
+ * may start again (the fleet API's CreateEai re-opens one).
  */
 export const TRANSITIONS: Readonly<Record<SlotState, readonly SlotState[]>> = {
   Pending: ['Starting', 'Released'],
@@ -18,7 +19,7 @@ export const TRANSITIONS: Readonly<Record<SlotState, readonly SlotState[]>> = {
   Attaching: ['InUse', 'Available'],
   InUse: ['Detaching'],
   Detaching: ['Available'],
-  Released: [],
+  Released: ['Starting'],
 };
 
 /** Whether time in a state is billed: Available, Attaching, InUse and Detaching are. */

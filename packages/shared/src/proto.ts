@@ -1,11 +1,11 @@
-// Proto loading: the eais control service and the standard inference service, loaded once.
+// Proto loading: the eais control and fleet services and the standard inference service, loaded once.
 
 import { loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 
 /**
- * This package's proto/ folder (`eais/v1/accelerator.proto`, `inference/grpc_service.proto`),
+ * This package's proto/ folder (`eais/v1/accelerator.proto`, `eais/v1/fleet.proto`, `inference/grpc_service.proto`),
  * the same path from src/ and from dist/. The build (`scripts/copy-protos.mjs`) copies it
  * from the repository's proto/, and the npm tarball ships it.
  */
@@ -31,6 +31,8 @@ export interface Services {
   accelerator: ServiceClientConstructor;
   /** `inference.GRPCInferenceService`: KServe v2 / Open Inference Protocol. */
   inference: ServiceClientConstructor;
+  /** `eais.v1.Fleet`: the EAIS API over the fleet's slots (create, describe, attach, detach, delete). */
+  fleet: ServiceClientConstructor;
 }
 
 let services: Services | undefined;
@@ -38,7 +40,7 @@ let definition: PackageDefinition | undefined;
 
 /** The package definition of both services' .proto files, loaded once (server reflection reads it). */
 export function loadDefinition(): PackageDefinition {
-  definition ??= loadSync(['eais/v1/accelerator.proto', 'inference/grpc_service.proto'], PROTO_OPTIONS);
+  definition ??= loadSync(['eais/v1/accelerator.proto', 'eais/v1/fleet.proto', 'inference/grpc_service.proto'], PROTO_OPTIONS);
   return definition;
 }
 
@@ -46,10 +48,10 @@ export function loadDefinition(): PackageDefinition {
 export function loadServices(): Services {
   if (services !== undefined) return services;
   const root = loadPackageDefinition(loadDefinition()) as unknown as {
-    eais: { v1: { Accelerator: ServiceClientConstructor } };
+    eais: { v1: { Accelerator: ServiceClientConstructor; Fleet: ServiceClientConstructor } };
     inference: { GRPCInferenceService: ServiceClientConstructor };
   };
-  services = { accelerator: root.eais.v1.Accelerator, inference: root.inference.GRPCInferenceService };
+  services = { accelerator: root.eais.v1.Accelerator, inference: root.inference.GRPCInferenceService, fleet: root.eais.v1.Fleet };
   return services;
 }
 

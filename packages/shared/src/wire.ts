@@ -223,6 +223,21 @@ export interface DescribeResponse {
   data_channel_port: number;
   security: { tls: boolean; mtls: boolean; keys: boolean } | null;
   warnings: string[];
+  fleet: FleetMessage | null;
+}
+
+/** DescribeResponse.fleet: the daemon's fleet registry and its lease in it. */
+export interface FleetMessage {
+  /** `single` (in memory, no --etcd) or `etcd`. */
+  mode: string;
+  etcd_endpoints: string[];
+  daemon_id: string;
+  address: string;
+  /** `ok`, `unavailable` or `lost`. */
+  lease: string;
+  lease_since_ms: number;
+  lease_detail: string;
+  lease_ttl_ms: number;
 }
 
 export interface OpenDataChannelResponse {
@@ -252,4 +267,55 @@ export interface SlotUsageMessage {
 export interface GetUsageResponse {
   slots: SlotUsageMessage[];
   at_ms: number;
+}
+
+/** `eais.v1.Eai`: one slot of the fleet as the Fleet service shows it. */
+export interface EaiMessage {
+  eai_id: string;
+  type: string;
+  region: string;
+  zone: string;
+  state: string;
+  billable: boolean;
+  daemon_id: string;
+  daemon_address: string;
+  instance_id: string;
+  spec: SpecMessage | null;
+}
+
+export interface DescribeEaisRequest {
+  eai_ids: string[];
+  region: string;
+  zone: string;
+  state: string;
+  type: string;
+  page_size: number;
+  page_token: string;
+}
+
+export interface DescribeEaisResponse {
+  eais: EaiMessage[];
+  next_page_token: string;
+  revision: number;
+}
+
+export interface AttachEaiRequest {
+  client: ClientInstance | null;
+  eai_id: string;
+  zone: string;
+}
+
+export interface AttachEaiResponse {
+  candidates: EaiMessage[];
+}
+
+export interface CreateEaiRequest {
+  type: string;
+  region: string;
+  zone: string;
+}
+
+/** CreateEaiResponse, DeleteEaiResponse. */
+export interface EaiResponse {
+  eai: EaiMessage | null;
 }

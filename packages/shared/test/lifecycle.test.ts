@@ -12,6 +12,7 @@ const LEGAL: [SlotState, SlotState][] = [
   ['Attaching', 'Available'],
   ['InUse', 'Detaching'],
   ['Detaching', 'Available'],
+  ['Released', 'Starting'],
 ];
 
 /** A lifecycle walked to `state` along legal transitions. */

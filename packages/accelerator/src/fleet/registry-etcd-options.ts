@@ -1,5 +1,6 @@
 // The daemon's etcd flags (--etcd, TLS, auth) and their EAIS_ETCD_* variables, parsed and checked.
 
+import { parseDuration } from '@eais/shared';
 import { readFileSync } from 'node:fs';
 import type { EtcdRegistryOptions } from './registry-etcd.js';
 
@@ -11,7 +12,11 @@ export const ETCD_FLAGS = {
   'etcd-key': { type: 'string' },
   'etcd-user': { type: 'string' },
   'etcd-password': { type: 'string' },
+  'etcd-lease-ttl': { type: 'string' },
 } as const;
+
+/** The daemon's etcd lease when --etcd-lease-ttl gives none. */
+export const DEFAULT_ETCD_LEASE_TTL_MS = 10_000;
 
 /** Their lines of --help. */
 export const ETCD_HELP = `  --etcd <urls>            fleet registry on etcd, comma-separated client URLs  EAIS_ETCD  [none: in memory]
@@ -19,7 +24,9 @@ export const ETCD_HELP = `  --etcd <urls>            fleet registry on etcd, com
   --etcd-cert <file>       PEM client certificate for etcd (mTLS)  EAIS_ETCD_CERT
   --etcd-key <file>        its PEM private key                     EAIS_ETCD_KEY
   --etcd-user <name>       etcd user (etcd's own auth)             EAIS_ETCD_USER
-  --etcd-password <pw>     its password; prefer the variable       EAIS_ETCD_PASSWORD`;
+  --etcd-password <pw>     its password; prefer the variable       EAIS_ETCD_PASSWORD
+  --etcd-lease-ttl <dur>   the daemon's etcd lease: its slots and binds vanish this long
+                           after it stops renewing (1s to 1h)      EAIS_ETCD_LEASE_TTL [10s]`;
 
 /** The flags' values as parseArgs gives them. */
 export type EtcdFlagValues = { readonly [K in keyof typeof ETCD_FLAGS]?: string | undefined };
@@ -32,6 +39,8 @@ export interface EtcdConfig {
   readonly keyFile?: string | undefined;
   readonly user?: string | undefined;
   readonly password?: string | undefined;
+  /** The daemon's etcd lease, ms (see RegisterOptions.leaseTtlMs). */
+  readonly leaseTtlMs: number;
 }
 
 const ENV: Readonly<Record<keyof typeof ETCD_FLAGS, string>> = {
@@ -41,6 +50,7 @@ const ENV: Readonly<Record<keyof typeof ETCD_FLAGS, string>> = {
   'etcd-key': 'EAIS_ETCD_KEY',
   'etcd-user': 'EAIS_ETCD_USER',
   'etcd-password': 'EAIS_ETCD_PASSWORD',
+  'etcd-lease-ttl': 'EAIS_ETCD_LEASE_TTL',
 };
 
 function endpoint(text: string): string {
@@ -68,7 +78,7 @@ export function parseEtcdFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = 
     return value === undefined || value === '' ? undefined : value;
   };
   const urls = pick('etcd');
-  const others = (['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-password'] as const).filter((f) => pick(f) !== undefined);
+  const others = (['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-password', 'etcd-lease-ttl'] as const).filter((f) => pick(f) !== undefined);
   if (urls === undefined) {
     if (others.length > 0) throw new Error(`--${others[0]} needs --etcd (EAIS_ETCD): the etcd client URLs`);
     return undefined;
@@ -87,7 +97,10 @@ export function parseEtcdFlags(values: EtcdFlagValues, env: NodeJS.ProcessEnv = 
   const user = pick('etcd-user');
   const password = pick('etcd-password');
   if ((user === undefined) !== (password === undefined)) throw new Error('--etcd-user and --etcd-password (EAIS_ETCD_PASSWORD) go together');
-  return { endpoints, caFile, certFile, keyFile, user, password };
+  const ttlText = pick('etcd-lease-ttl');
+  const leaseTtlMs = ttlText === undefined ? DEFAULT_ETCD_LEASE_TTL_MS : parseDuration(ttlText, '--etcd-lease-ttl');
+  if (leaseTtlMs < 1000 || leaseTtlMs > 3_600_000) throw new Error(`--etcd-lease-ttl: "${ttlText}" must lie between 1s and 1h`);
+  return { endpoints, caFile, certFile, keyFile, user, password, leaseTtlMs };
 }
 
 function readPem(file: string, flag: string): Buffer {

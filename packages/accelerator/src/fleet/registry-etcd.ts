@@ -171,6 +171,16 @@ class EtcdRegistry implements FleetRegistry {
     this.#session = session;
   }
 
+  async putDaemon(daemon: DaemonRecord, call?: RegistryCallOptions): Promise<void> {
+    const session = this.#live();
+    if (daemon.daemonId !== session.daemonId) {
+      throw createError('BAD_REQUEST', `daemon "${clip(daemon.daemonId)}" is not the one this registry registered ("${session.daemonId}")`);
+    }
+    await this.#calls.withDeadline('putting the daemon record', this.#deadline(call), (o) =>
+      this.#calls.client.kv.put({ key: this.#key('daemons', daemon.daemonId), value: json(daemon), lease: session.lease.id }, o),
+    );
+  }
+
   async putSlot(slot: SlotRecord, call?: RegistryCallOptions): Promise<void> {
     const session = this.#live();
     checkSlot(slot, session.daemonId);
@@ -202,27 +212,51 @@ class EtcdRegistry implements FleetRegistry {
       { key: bySlot, target: 'Version', result: 'Equal', version: 0 },
       { key: byInstance, target: 'Version', result: 'Equal', version: 0 },
     ];
-    const res = await this.#calls.withDeadline(`claiming slot ${claim.slotId} for instance ${clip(claim.instanceId)}`, this.#deadline(call), (o) =>
-      this.#calls.client.kv.txn(
-        {
-          compare,
-          success: [{ request_put: { key: bySlot, value, lease: session.lease.id } }, { request_put: { key: byInstance, value, lease: session.lease.id } }],
-          failure: [{ request_range: { key: slotKey, count_only: true } }, { request_range: { key: bySlot } }, { request_range: { key: byInstance } }],
-        },
-        o,
-      ),
-    );
-    if (res.succeeded) return { won: true, bind };
-    const slotExists = Number(res.responses[0]?.response_range.count ?? 0) > 0;
-    const slotHolder = parse<BindRecord>(res.responses[1]?.response_range.kvs[0]);
-    const instanceHolder = parse<BindRecord>(res.responses[2]?.response_range.kvs[0]);
-    // A retry of a claim that landed: our own attempt holds both keys.
-    if (slotHolder?.attemptId === claim.attemptId && instanceHolder?.attemptId === claim.attemptId) return { won: true, bind: slotHolder };
-    if (!slotExists) throw createError('SLOT_NOT_FOUND', `slot ${claim.slotId} is not in the fleet registry (its daemon is gone or never put it)`);
-    if (slotHolder !== undefined) return { won: false, reason: 'SLOT_BUSY', holder: slotHolder };
-    if (instanceHolder !== undefined) return { won: false, reason: 'CLIENT_ALREADY_BOUND', holder: instanceHolder };
-    // Both keys were free but the compare failed: they changed in between; the caller retries.
-    throw createError('REGISTRY_UNAVAILABLE', `the claim of slot ${claim.slotId} raced another write; retry it with the same attempt id`);
+    const what = `claiming slot ${claim.slotId} for instance ${clip(claim.instanceId)}`;
+    const deadlineAtMs = this.#deadline(call);
+    for (;;) {
+      const res = await this.#calls.withDeadline(what, deadlineAtMs, (o) =>
+        this.#calls.client.kv.txn(
+          {
+            compare,
+            success: [{ request_put: { key: bySlot, value, lease: session.lease.id } }, { request_put: { key: byInstance, value, lease: session.lease.id } }],
+            failure: [{ request_range: { key: slotKey, count_only: true } }, { request_range: { key: bySlot } }, { request_range: { key: byInstance } }],
+          },
+          o,
+        ),
+      );
+      if (res.succeeded) return { won: true, bind };
+      const slotExists = Number(res.responses[0]?.response_range.count ?? 0) > 0;
+      const slotKv = res.responses[1]?.response_range.kvs[0];
+      const instanceKv = res.responses[2]?.response_range.kvs[0];
+      const slotHolder = parse<BindRecord>(slotKv);
+      const instanceHolder = parse<BindRecord>(instanceKv);
+      // A retry of a claim that landed: our own attempt holds both keys.
+      if (slotKv !== undefined && instanceKv !== undefined && slotHolder?.attemptId === claim.attemptId && instanceHolder?.attemptId === claim.attemptId) {
+        if (slotKv.lease === session.lease.id && instanceKv.lease === session.lease.id) return { won: true, bind: slotHolder };
+        // Ours, on an earlier lease of this daemon (it restarted): onto this lease, unless they changed meanwhile.
+        const moved = await this.#calls.withDeadline(what, deadlineAtMs, (o) =>
+          this.#calls.client.kv.txn(
+            {
+              compare: [
+                { key: bySlot, target: 'Mod', result: 'Equal', mod_revision: slotKv.mod_revision },
+                { key: byInstance, target: 'Mod', result: 'Equal', mod_revision: instanceKv.mod_revision },
+              ],
+              success: [{ request_put: { key: bySlot, value: slotKv.value, lease: session.lease.id } }, { request_put: { key: byInstance, value: slotKv.value, lease: session.lease.id } }],
+              failure: [],
+            },
+            o,
+          ),
+        );
+        if (moved.succeeded) return { won: true, bind: slotHolder };
+        continue;
+      }
+      if (!slotExists) throw createError('SLOT_NOT_FOUND', `slot ${claim.slotId} is not in the fleet registry (its daemon is gone or never put it)`);
+      if (slotHolder !== undefined) return { won: false, reason: 'SLOT_BUSY', holder: slotHolder };
+      if (instanceHolder !== undefined) return { won: false, reason: 'CLIENT_ALREADY_BOUND', holder: instanceHolder };
+      // Both keys were free but the compare failed: they changed in between; the caller retries.
+      throw createError('REGISTRY_UNAVAILABLE', `the claim of slot ${claim.slotId} raced another write; retry it with the same attempt id`);
+    }
   }
 
   async releaseBind(slotId: string, instanceId: string, attemptId: string, call?: RegistryCallOptions): Promise<boolean> {
@@ -249,6 +283,15 @@ class EtcdRegistry implements FleetRegistry {
       const res = await this.#calls.withDeadline(what, deadlineAtMs, (o) => this.#calls.client.kv.txn({ compare, success, failure: [] }, o));
       if (res.succeeded) return true;
     }
+  }
+
+  async listDaemons(call?: RegistryCallOptions): Promise<readonly DaemonRecord[]> {
+    if (this.#closed) throw createError('REGISTRY_UNAVAILABLE', 'the fleet registry is closed');
+    const from = Buffer.from(`${this.#prefix}daemons/`);
+    const res = await this.#calls.withDeadline('listing daemons', this.#deadline(call), (o) =>
+      this.#calls.client.kv.range({ key: from, range_end: prefixEnd(from) }, o),
+    );
+    return res.kvs.map((kv) => parse<DaemonRecord>(kv) as DaemonRecord);
   }
 
   async listSlots(query: ListSlotsQuery = {}, call?: RegistryCallOptions): Promise<SlotPage> {

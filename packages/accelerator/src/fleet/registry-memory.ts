@@ -1,6 +1,6 @@
 // The fleet registry in memory: one process's daemons, slots and binds; the default without --etcd.
 
-import { createError } from '@eais/shared';
+import { clip, createError } from '@eais/shared';
 import {
   checkClaim,
   checkDaemon,
@@ -145,6 +145,10 @@ export class MemoryFleet {
     this.#revision += 1;
   }
 
+  daemons(): DaemonRecord[] {
+    return [...this.#daemons.values()].map((held) => held.record).sort((a, b) => (a.daemonId < b.daemonId ? -1 : a.daemonId > b.daemonId ? 1 : 0));
+  }
+
   putSlot(record: SlotRecord, leaseId: number): void {
     this.#slots.set(record.slotId, { record, leaseId });
     this.#revision += 1;
@@ -157,9 +161,19 @@ export class MemoryFleet {
   }
 
   claim(claim: BindClaim, leaseId: number): ClaimResult {
-    const bySlot = this.#bindBySlot.get(claim.slotId)?.record;
-    const byInstance = this.#bindByInstance.get(claim.instanceId)?.record;
-    if (bySlot?.attemptId === claim.attemptId && byInstance?.attemptId === claim.attemptId) return { won: true, bind: bySlot };
+    const heldBySlot = this.#bindBySlot.get(claim.slotId);
+    const heldByInstance = this.#bindByInstance.get(claim.instanceId);
+    const bySlot = heldBySlot?.record;
+    const byInstance = heldByInstance?.record;
+    if (bySlot !== undefined && bySlot.attemptId === claim.attemptId && byInstance?.attemptId === claim.attemptId) {
+      // Ours, perhaps on an earlier lease of this daemon: onto this one.
+      if (heldBySlot?.leaseId !== leaseId || heldByInstance?.leaseId !== leaseId) {
+        this.#bindBySlot.set(claim.slotId, { record: bySlot, leaseId });
+        this.#bindByInstance.set(claim.instanceId, { record: bySlot, leaseId });
+        this.#revision += 1;
+      }
+      return { won: true, bind: bySlot };
+    }
     if (!this.#slots.has(claim.slotId)) {
       throw createError('SLOT_NOT_FOUND', `slot ${claim.slotId} is not in the fleet registry (its daemon is gone or never put it)`);
     }
@@ -284,6 +298,14 @@ class MemoryRegistry implements FleetRegistry {
     return session;
   }
 
+  async putDaemon(daemon: DaemonRecord): Promise<void> {
+    const session = this.#live();
+    if (daemon.daemonId !== session.daemonId) {
+      throw createError('BAD_REQUEST', `daemon "${clip(daemon.daemonId)}" is not the one this registry registered ("${session.daemonId}")`);
+    }
+    this.#fleet.putDaemon(daemon, session.leaseId);
+  }
+
   async putSlot(slot: SlotRecord): Promise<void> {
     const session = this.#live();
     checkSlot(slot, session.daemonId);
@@ -304,6 +326,11 @@ class MemoryRegistry implements FleetRegistry {
   async releaseBind(slotId: string, instanceId: string, attemptId: string): Promise<boolean> {
     this.#live();
     return this.#fleet.release(checkId('slotId', slotId), checkInstanceId(instanceId), checkAttemptId(attemptId));
+  }
+
+  async listDaemons(): Promise<readonly DaemonRecord[]> {
+    if (this.#closed) throw createError('REGISTRY_UNAVAILABLE', 'the fleet registry is closed');
+    return this.#fleet.daemons();
   }
 
   async listSlots(query: ListSlotsQuery = {}): Promise<SlotPage> {

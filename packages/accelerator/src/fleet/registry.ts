@@ -6,7 +6,7 @@ import type { SlotSpec, SlotState } from '@eais/shared';
 export interface DaemonRecord {
   /** Unique among the fleet's daemons; `[A-Za-z0-9._-]{1,128}`. */
   readonly daemonId: string;
-  /** The gRPC endpoint agents attach to, e.g. `grpcs://gpu-7.example:50051`. */
+  /** The gRPC endpoint agents and other daemons reach this one at, `host:port` (`--advertise`). */
   readonly address: string;
   readonly region: string;
   readonly zone: string;
@@ -148,6 +148,12 @@ export interface FleetRegistry {
    */
   registerDaemon(daemon: DaemonRecord, options: RegisterOptions, call?: RegistryCallOptions): Promise<void>;
 
+  /**
+   * Replaces this daemon's record, on its lease (say, its address once its port is bound).
+   * BAD_REQUEST when `daemon.daemonId` is not the daemon registered.
+   */
+  putDaemon(daemon: DaemonRecord, call?: RegistryCallOptions): Promise<void>;
+
   /** Puts (creates or replaces) a slot of this daemon, on its lease. */
   putSlot(slot: SlotRecord, call?: RegistryCallOptions): Promise<void>;
 
@@ -158,7 +164,9 @@ export interface FleetRegistry {
    * One transaction: claims the slot's bind key and the instance's bind key, on this
    * daemon's lease, only if the slot exists and both keys are free. Idempotent by
    * `attemptId`: a claim (or a retry of it inside the client) that finds its own attempt
-   * id has won. Rejects with NOT_FOUND `SLOT_NOT_FOUND` when the slot is not registered.
+   * id has won. When it finds them on an earlier lease of this daemon (the daemon restarted
+   * while that lease still lived), it moves both keys onto the current lease, so that they
+   * do not vanish with the old one. Rejects with NOT_FOUND `SLOT_NOT_FOUND` when the slot is not registered.
    * After a REGISTRY_UNAVAILABLE the claim may or may not have landed: claim again with the
    * same attempt id, or release it.
    */
@@ -177,6 +185,9 @@ export interface FleetRegistry {
    * (list again from the first page).
    */
   listSlots(query?: ListSlotsQuery, call?: RegistryCallOptions): Promise<SlotPage>;
+
+  /** Every daemon registered now (live leases), in id order: where each is reached. */
+  listDaemons(call?: RegistryCallOptions): Promise<readonly DaemonRecord[]>;
 
   /**
    * Stops the keepalive and gives the lease up (its keys vanish now rather than a TTL

@@ -10,6 +10,7 @@ import type { Bind, BindTable } from '../slots/bind.js';
 import type { SlotModel } from '../slots/slot-model.js';
 import type { ModelStore } from '../store/model-store.js';
 import type { CallContext } from './call-edge.js';
+import type { FleetCore } from './fleet-core.js';
 
 /** The daemon as its services and data channel see it. */
 export interface DaemonCore {
@@ -18,6 +19,8 @@ export interface DaemonCore {
   readonly ready: boolean;
   readonly binds: BindTable;
   readonly store: ModelStore;
+  /** The daemon's place in its fleet (the Fleet service's view). */
+  readonly fleet: FleetCore;
   /** What a connection may hold and how long it may sit. */
   readonly limits: ConnectionLimits;
   /**

@@ -1,4 +1,4 @@
-// The gRPC server: both services, health and reflection on one port, unlimited message sizes.
+// The gRPC server: the control, inference and fleet services, health and reflection on one port, unlimited message sizes.
 
 import { CHANNEL_OPTIONS, loadServices } from '@eais/shared';
 import { Server } from '@grpc/grpc-js';
@@ -9,6 +9,7 @@ import type { DataChannelServer } from './data-channel.js';
 import type { DaemonHealth } from './health.js';
 import { addReflection } from './reflection.js';
 import { controlService } from './service-control.js';
+import { fleetService } from './service-fleet.js';
 import { inferenceService } from './service-inference.js';
 import { grpcCredentials, type TlsMaterial } from './tls.js';
 
@@ -41,6 +42,7 @@ export async function serveGrpc(
   const server = new Server({ ...CHANNEL_OPTIONS, 'grpc.max_connection_idle_ms': limits.idleTimeoutMs });
   server.addService(services.accelerator.service, controlService(core, edge, channel));
   server.addService(services.inference.service, inferenceService(core, edge, limits.maxStreamRequests));
+  server.addService(services.fleet.service, fleetService(core, edge));
   health.addTo(server);
   addReflection(server);
   const bound = await new Promise<number>((resolve, reject) => {

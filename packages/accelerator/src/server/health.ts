@@ -6,7 +6,7 @@ import type { Server, ServerWritableStream, UntypedServiceImplementation } from 
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
 /** The services health reports on: `""` is the daemon as a whole. */
-export const HEALTH_SERVICES: readonly string[] = ['', 'eais.v1.Accelerator', 'inference.GRPCInferenceService'];
+export const HEALTH_SERVICES: readonly string[] = ['', 'eais.v1.Accelerator', 'eais.v1.Fleet', 'inference.GRPCInferenceService'];
 
 /** The health service of one daemon; needs no bind token or key (probes and load balancers call it). */
 export class DaemonHealth {

@@ -25,6 +25,35 @@ export interface MetricsSource {
   readonly slots: readonly Slot[];
   /** Data-channel connections open now; undefined when the daemon has no data channel. */
   dataChannelConnections(): number | undefined;
+  /** The daemon's calls to the fleet registry. */
+  readonly registryCalls: RegistryCallMetrics;
+}
+
+/** Observes one call to the fleet registry: its operation, how long it took (ms), and its error's reason. */
+export type RegistryObserver = (op: string, ms: number, reason: string | undefined) => void;
+
+/**
+ * The daemon's calls to the fleet registry (register, put, claim, release), by operation:
+ * latency and errors by reason. Operations are the daemon's own few names.
+ */
+export class RegistryCallMetrics {
+  readonly #ops = new Map<string, { readonly latency: LatencyBuckets; readonly errors: Map<string, number> }>();
+
+  /** See {@link RegistryObserver}. */
+  readonly observe: RegistryObserver = (op, ms, reason) => {
+    let calls = this.#ops.get(op);
+    if (calls === undefined) {
+      calls = { latency: new LatencyBuckets(), errors: new Map() };
+      this.#ops.set(op, calls);
+    }
+    calls.latency.observe(ms);
+    if (reason !== undefined) calls.errors.set(reason, (calls.errors.get(reason) ?? 0) + 1);
+  };
+
+  /** Each operation seen so far. */
+  entries(): IterableIterator<[string, { readonly latency: LatencyBuckets; readonly errors: ReadonlyMap<string, number> }]> {
+    return this.#ops.entries();
+  }
 }
 
 interface MethodCalls {
@@ -175,5 +204,13 @@ export function metricsRegistry(source: MetricsSource, calls: CallMetrics): Regi
   scrapedHistogram(registry, 'eais_data_channel_call_seconds', 'Time data-channel frames took from start to answer, by kind.', (emit) =>
     channelCalls((labels, c) => emit(labels, c.latency)),
   );
+
+  // The fleet registry (in memory, or etcd with --etcd).
+  scrapedHistogram(registry, 'eais_registry_call_seconds', 'Time calls to the fleet registry took, by operation (etcd round trips with --etcd).', (emit) => {
+    for (const [op, c] of source.registryCalls.entries()) emit({ op }, c.latency);
+  });
+  scraped(registry, 'eais_registry_errors_total', 'counter', 'Calls to the fleet registry that failed, by operation and reason (REGISTRY_UNAVAILABLE, …).', (emit) => {
+    for (const [op, c] of source.registryCalls.entries()) for (const [reason, n] of c.errors) emit({ op, reason }, n);
+  });
   return registry;
 }

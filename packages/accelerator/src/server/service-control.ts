@@ -55,7 +55,7 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
       if (grant?.regions !== undefined && !grant.regions.includes(request.client.region)) {
         throw createError('KEY_REGION', `the operator key of tenant ${grant.tenant} may bind slots in ${grant.regions.join(', ') || 'no region'}, not ${clip(request.client.region)}`);
       }
-      const { token, bind } = core.binds.attach(request.client, request.slot_id, request.lease_ttl_ms, { tenant: grant?.tenant, slots: grant?.slots });
+      const { token, bind } = await core.binds.attach(request.client, request.slot_id, request.lease_ttl_ms, { tenant: grant?.tenant, slots: grant?.slots });
       context.setSlot(bind.slot.id);
       return {
         token,
@@ -72,7 +72,8 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
 
     Detach: unary<unknown, DetachResponse>(edge, 'Detach', async (_request, context) => {
       const bind = authorize(core, context);
-      await core.binds.detach(bind, 'the client detached');
+      // Released fleet-wide first: UNAVAILABLE (REGISTRY_UNAVAILABLE) leaves the bind as it was.
+      await core.binds.detachReleased(bind, 'the client detached');
       return { slot_id: bind.slot.id };
     }),
 

@@ -27,6 +27,8 @@ export interface SavedBind {
   readonly attachedAtMs: number;
   /** Unix ms before which the lease would not have ended, when this was written. */
   readonly expiresAtMs: number;
+  /** The attempt that claimed it in the fleet registry; absent in files of earlier versions. */
+  readonly attemptId?: string | undefined;
   readonly models: readonly SavedModel[];
 }
 
@@ -68,6 +70,7 @@ function checkBindFile(value: unknown): BindFile {
     for (const key of ['leaseTtlMs', 'attachedAtMs', 'expiresAtMs'] as const) {
       if (!isMs(bind?.[key])) throw new Error(`${where}: ${key} must be a number of milliseconds`);
     }
+    if (bind?.attemptId !== undefined && !isText(bind.attemptId)) throw new Error(`${where}: attemptId must be a non-empty string`);
     if (!Array.isArray(bind?.models)) throw new Error(`${where}: models must be a list`);
     bind.models.forEach((m: unknown) => checkModel(m, where));
   });

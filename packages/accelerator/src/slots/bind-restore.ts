@@ -6,8 +6,8 @@ import type { Bind, BindTable } from './bind.js';
 import type { SavedBind, SavedModel } from './bind-file.js';
 
 /**
- * Puts the saved binds whose lease had not run out back on their slots (see
- * BindTable.restore) and loads each one's models again with `load`, one after another per
+ * Puts the saved binds whose lease had not run out back on their slots, claimed again in
+ * the fleet registry (see BindTable.restore), and loads each one's models again with `load`, one after another per
  * slot as its client loaded them. A model that does not load again is logged at warn with
  * the reason and left out; each restored bind is logged once (`bind restored`, with
  * `slot`, `instanceId` and the names in `models`). Returns a hold on each restored lease:
@@ -23,7 +23,7 @@ export async function restoreBinds(
   const holds: (() => void)[] = [];
   await Promise.all(
     saved.map(async (entry) => {
-      const bind = binds.restore(entry);
+      const bind = await binds.restore(entry);
       if (typeof bind === 'string') {
         log.info({ slot: entry.slotId, instanceId: entry.instanceId, why: bind }, 'bind not restored');
         return;

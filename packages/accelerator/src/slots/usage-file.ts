@@ -45,10 +45,12 @@ export interface UsageFile {
   slots: Record<string, { spec: string; totals: UsageTotals }>;
 }
 
-/** The slot-id file: the id of the slot at each position of the config, with its spec. */
+/** The slot-id file: the id of the slot at each position of the config, with its spec, and the daemon's id in the fleet. */
 export interface SlotIdFile {
   version: 1;
   slots: { spec: string; id: string }[];
+  /** Absent in files of earlier versions (a new id is made and kept). */
+  daemonId?: string;
 }
 
 export const usageFile = (stateDir: string): JsonFile<UsageFile> => new JsonFile(join(stateDir, 'usage.json'));
