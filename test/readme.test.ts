@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { makeTestPki, NO_OPENSSL } from './helpers/certs.js';
 import { DAEMON_MAIN, REPO, startDaemon } from './helpers/daemon.js';
+import { etcdSkipReason, startEtcd } from './helpers/etcd.js';
 
 const run = promisify(execFile);
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
@@ -57,6 +58,25 @@ describe('README', () => {
       expect(daemon.logs.some((l) => JSON.stringify(l).includes(key))).toBe(false);
     } finally {
       expect(await daemon.stop()).toBe(0);
+    }
+  });
+
+  it.skipIf(etcdSkipReason() !== undefined)('should show examples/fleet.mjs, and it should run as written on three daemons on one etcd, binding in the zone it asks for', async () => {
+    const block = /## Fleet[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const example = join(REPO, 'examples/fleet.mjs');
+    expect(readFileSync(example, 'utf8')).toBe(block);
+    const etcd = await startEtcd(1);
+    const zones = ['cn-hangzhou-h', 'cn-hangzhou-h', 'cn-hangzhou-i'];
+    const daemons = await Promise.all(zones.map((zone, i) => startDaemon({ args: ['--etcd', etcd.endpoints.join(','), '--daemon-id', `d${i}`, '--zone', zone] })));
+    try {
+      // Asked through the first daemon; the slot in cn-hangzhou-i is the third's.
+      const endpoints = daemons.map((d) => d.endpoint).join(',');
+      const { stdout } = await run(process.execPath, [example], { cwd: REPO, env: { ...process.env, EAIS_ENDPOINTS: endpoints }, timeout: 60_000 });
+      expect(stdout).toMatch(new RegExp(`^ran ocr-rec on slot eais-[0-9a-f]+ \\(zone cn-hangzhou-i\\) at ${daemons[2]?.endpoint.replace(/\./g, '\\.')}: dims \\[1,40,6625\\]\n$`));
+    } finally {
+      await Promise.all(daemons.map((d) => d.stop()));
+      await etcd.stop();
     }
   });
 
