@@ -119,6 +119,38 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet API: three daemo
     }
   });
 
+  it('should make exactly 6 binds of 300 distinct instances attaching at once through the fleet, and exactly 1 of one instance attaching 300 times', async () => {
+    const endpoints = members.map((m) => m.daemon.endpoint);
+    const attachAll = (instanceOf: (i: number) => string) =>
+      Promise.allSettled(Array.from({ length: 300 }, (_, i) => attach({ endpoints: [endpoints[i % 3] as string], instanceId: instanceOf(i), reconnect: false, heartbeat: false })));
+    const split = (settled: PromiseSettledResult<Accelerator>[]) => ({
+      won: settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])),
+      reasons: [...new Set(settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as { reason?: string }).reason] : [])))],
+      errors: settled.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : [])),
+    });
+
+    const distinct = split(await attachAll((i) => `i-race-${i}`));
+    try {
+      expect(distinct.won, JSON.stringify(distinct.errors.slice(0, 3))).toHaveLength(6);
+      expect(new Set(distinct.won.map((a) => a.slot.id)).size).toBe(6);
+      // Each lost for want of a slot, though some had been offered one that another took first.
+      expect(distinct.reasons, JSON.stringify(distinct.errors.filter((e) => !e.includes('NO_SLOT')).slice(0, 3))).toEqual(['NO_SLOT_AVAILABLE']);
+      const listing = await describeEais(members[0] as Member);
+      expect(listing.eais.map((e) => `${e.eai_id}=${e.instance_id}`).sort()).toEqual(distinct.won.map((a) => `${a.slot.id}=${a.instanceId}`).sort());
+    } finally {
+      await Promise.all(distinct.won.map((a) => a.detach()));
+    }
+
+    const one = split(await attachAll(() => 'i-race-one'));
+    try {
+      expect(one.won).toHaveLength(1);
+      expect(one.reasons).toEqual(['CLIENT_ALREADY_BOUND']);
+      expect((await describeEais(members[1] as Member)).eais.filter((e) => e.instance_id !== '').map((e) => e.eai_id)).toEqual([one.won[0]?.slot.id]);
+    } finally {
+      await Promise.all(one.won.map((a) => a.detach()));
+    }
+  });
+
   it('should refuse to delete a bound slot, release a free one out of the Available list, and create it again', async () => {
     const d1 = members[1] as Member;
     const [busy, free] = d1.slotIds as [string, string];

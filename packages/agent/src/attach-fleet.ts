@@ -66,7 +66,8 @@ async function candidates(request: FleetAttachRequest): Promise<AttachEaiRespons
  */
 export async function attachThroughFleet(request: FleetAttachRequest): Promise<FleetAttached> {
   let last: EaisError | undefined;
-  for (const eai of await candidates(request)) {
+  const picked = await candidates(request);
+  for (const eai of picked) {
     if (eai.daemon_address === '') continue;
     const connection = connect(eai.daemon_address, request.security);
     const requestId = newRequestId();
@@ -86,5 +87,10 @@ export async function attachThroughFleet(request: FleetAttachRequest): Promise<F
       last = err;
     }
   }
-  throw last ?? createError('NO_SLOT_AVAILABLE', `no Available slot in region ${request.client.region} across the fleet of ${request.endpoints.join(', ')}`);
+  if (last === undefined || (request.slotId === '' && NEXT_CANDIDATE.has(last.reason))) {
+    // Asked for any slot: each one offered was taken by other clients meanwhile.
+    const taken = picked.length === 0 ? '' : `; the ${picked.length} offered were taken by other clients while this one attached (last: ${last?.message ?? 'none'})`;
+    throw createError('NO_SLOT_AVAILABLE', `no Available slot in region ${request.client.region} across the fleet of ${request.endpoints.join(', ')}${taken}`, { cause: last });
+  }
+  throw last;
 }

@@ -20,6 +20,7 @@ import {
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { DaemonRecord, ListedSlot } from '../fleet/registry.js';
 import { MAX_LIST_IDS, MAX_PAGE_SIZE } from '../fleet/registry.js';
+import { FreeSlotReads, orderFor } from './attach-candidates.js';
 import type { CallEdge } from './call-edge.js';
 import { unary } from './call-edge-grpc.js';
 import { authorize, type DaemonCore } from './daemon-core.js';
@@ -52,6 +53,7 @@ function checkState(state: string): SlotState | undefined {
 /** Handlers of the eais.v1.Fleet service. */
 export function fleetService(core: DaemonCore, edge: CallEdge): UntypedServiceImplementation {
   const { fleet } = core;
+  const freeSlots = new FreeSlotReads(fleet);
   const daemonsById = async (): Promise<Map<string, DaemonRecord>> => new Map((await fleet.listDaemons()).map((d) => [d.daemonId, d]));
 
   /** One slot of the fleet with its owner's address; NOT_FOUND SLOT_NOT_FOUND when no daemon has it. */
@@ -125,11 +127,8 @@ export function fleetService(core: DaemonCore, edge: CallEdge): UntypedServiceIm
         }
         return { candidates: [eai] };
       }
-      const [page, daemons] = await Promise.all([fleet.listSlots({ region: client.region, state: 'Available', pageSize: MAX_PAGE_SIZE }), daemonsById()]);
-      const free = page.slots.filter((s) => s.bind === undefined && daemons.has(s.daemonId));
-      const zone = request.zone;
-      // Same zone first; a stable sort keeps id order within each group.
-      const ordered = zone === '' ? free : [...free].sort((a, b) => Number(b.zone === zone) - Number(a.zone === zone));
+      const { slots, daemons } = await freeSlots.read(client.region);
+      const ordered = orderFor(slots, request.zone, client.instance_id);
       if (ordered.length === 0) {
         throw createError('NO_SLOT_AVAILABLE', `no Available EAI in region ${clip(client.region)} across the fleet; wait for a detach, or CreateEai`);
       }
