@@ -151,6 +151,7 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet: three daemons o
         raw.close();
       }
     };
+    let elsewhere: AttachResponse | undefined;
     try {
       const first = await start();
       const raw = rawClients(first.endpoint);
@@ -174,7 +175,7 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet: three daemons o
       // SIGTERM gives the lease up; the instance binds on another daemon before this one is back.
       await second.stop('SIGTERM');
       const other = members[0] as Member;
-      const elsewhere = await rawAttach(other.raw.control, { instance_id: 'i-restart' });
+      elsewhere = await rawAttach(other.raw.control, { instance_id: 'i-restart' });
       const third = await start({ stateDir: first.stateDir, port: first.port });
       expect(third.logs.some((l) => l.msg === 'bind restored')).toBe(false);
       expect(third.logs.find((l) => l.msg === 'bind not restored')).toMatchObject({
@@ -183,11 +184,15 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet: three daemons o
         why: 'its client instance was bound elsewhere in the fleet while the daemon was down',
       });
       await expectStatus(heartbeat(third, token), status.PERMISSION_DENIED, 'TOKEN_REVOKED');
-      const left = (await listed(registry)).find((s) => s.slotId === slotId);
-      expect(left).toMatchObject({ daemonId: 'd-restart', state: 'Available' });
-      expect(left?.bind).toBeUndefined();
-      await call(other.raw.control, 'Detach', {}, auth(elsewhere.token));
+      // The slot's state reaches the registry a moment after the daemon's own changes.
+      const left = await waitFor(async () => (await listed(registry)).find((s) => s.slotId === slotId && s.state === 'Available'), {
+        what: `slot ${slotId} Available in the registry`,
+      });
+      expect(left).toMatchObject({ daemonId: 'd-restart' });
+      expect(left.bind).toBeUndefined();
     } finally {
+      // Detached even when a check failed: the later cases need members[0]'s slots.
+      if (elsewhere !== undefined) await call((members[0] as Member).raw.control, 'Detach', {}, auth(elsewhere.token));
       await Promise.all(started.map((d) => d.stop('SIGKILL')));
     }
   });
