@@ -36,7 +36,7 @@ describe('AttachEai candidates', () => {
         await new Promise<void>((resolve) => (release = resolve));
         return { slots: [slots[0] as ListedSlot, { ...(slots[1] as ListedSlot), bind: { slotId: 'b', instanceId: 'i-x', daemonId: 'd0', attemptId: 'x', boundAtMs: 0 } }], revision: 7 };
       },
-      listDaemons: async (): Promise<readonly DaemonRecord[]> => [{ daemonId: 'd0', address: '127.0.0.1:1', region: 'cn-hangzhou', zone: 'cn-hangzhou-h', version: '0', startedAtMs: 0 }],
+      listDaemons: async (): Promise<readonly DaemonRecord[]> => [{ daemonId: 'd0', address: '127.0.0.1:1', region: 'cn-hangzhou', zone: 'cn-hangzhou-h' }],
     } as unknown as FleetCore;
     const reader = new FreeSlotReads(fleet);
     const burst = Array.from({ length: 50 }, () => reader.read('cn-hangzhou'));
