@@ -234,6 +234,11 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet: three daemons o
     expect(refused.details).toContain(etcd.endpoints[0]);
     expect(['unavailable', 'lost']).toContain((await describeOf(m)).fleet?.lease);
     await expectStatus(call(m.raw.control, 'Detach', {}, auth(held.token)), status.UNAVAILABLE, 'REGISTRY_UNAVAILABLE');
+    // Create and delete answer UNAVAILABLE too, and a refused delete leaves the slot as it was.
+    const free = m.slotIds.find((id) => id !== held.slot?.id) as string;
+    await expectStatus(call(m.raw.fleet, 'DeleteEai', { eai_id: free }), status.UNAVAILABLE, 'REGISTRY_UNAVAILABLE');
+    await expectStatus(call(m.raw.fleet, 'CreateEai', { type: 'eais.ei-a6.2xlarge', zone: 'cn-hangzhou-h' }), status.UNAVAILABLE, 'REGISTRY_UNAVAILABLE');
+    expect((await describeOf(m)).slots.find((s) => s.id === free)?.state).toBe('Available');
     await inferUntilLost(false);
     expect(served).toBeGreaterThan(0);
     await expectStatus(rawAttach(m.raw.control, { instance_id: 'i-new' }), status.UNAVAILABLE, 'REGISTRY_UNAVAILABLE');

@@ -27,6 +27,8 @@ const REJOIN_FIRST_MS = 500;
 const REJOIN_MAX_MS = 30_000;
 /** A slot put or a release that could not reach the registry is tried again, backing off to this. */
 const RETRY_MAX_MS = 5000;
+/** Longest a create or delete waits for the registry to take the slot's new state. */
+const STATE_PUT_MS = 3000;
 
 /** A new daemon id: `eaisd-` and 16 hex digits (kept in the state dir's slots.json). */
 export function newDaemonId(): string {
@@ -341,8 +343,11 @@ export class FleetMember implements BindClaims, FleetCore {
     }
     this.#assertServing();
     slot.lifecycle.transition('Released');
+    await this.#putOrUndo(slot, () => {
+      slot.lifecycle.transition('Starting');
+      slot.lifecycle.transition('Available');
+    });
     this.log.info({ slot: slot.id, spec: slot.spec.name }, 'slot released (DeleteEai)');
-    await this.#sync(slot);
   }
 
   /** See {@link FleetCore.reopenSlot}. */
@@ -350,8 +355,28 @@ export class FleetMember implements BindClaims, FleetCore {
     this.#assertServing();
     slot.lifecycle.transition('Starting');
     slot.lifecycle.transition('Available');
+    await this.#putOrUndo(slot, () => slot.lifecycle.transition('Released'));
     this.log.info({ slot: slot.id, spec: slot.spec.name }, 'slot available again (CreateEai)');
-    await this.#sync(slot);
+  }
+
+  /**
+   * Waits, at most {@link STATE_PUT_MS}, for the slot's sync to put its new state, so that
+   * the call that changed it answers once the fleet sees it. When the registry does not
+   * take it (quorum lost), `undo` puts the slot back as it was (the sync puts that state in
+   * turn) and the call fails REGISTRY_UNAVAILABLE.
+   */
+  async #putOrUndo(slot: Slot, undo: () => void): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STATE_PUT_MS)));
+    try {
+      if ((await Promise.race([this.#sync(slot), late])) !== 'late' && this.#registered) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    undo();
+    throw createError('REGISTRY_UNAVAILABLE', `the fleet registry (${this.registry.description}) did not take EAI ${slot.id}'s new state within ${STATE_PUT_MS} ms: ${this.#detail || 'no answer'}; it is left as it was; retry later`, {
+      slotId: slot.id,
+    });
   }
 
   /** DescribeResponse.fleet. */
