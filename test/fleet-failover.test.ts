@@ -4,13 +4,13 @@
 // attaches through the fleet (no slot or instance is ever bound twice, and attaching
 // resumes).
 
-import { attach, EaisError, type Accelerator, type AcceleratorEvents, type RemoteModel } from '@eais/agent';
+import { attach, EaisError, type Accelerator, type AcceleratorEvents } from '@eais/agent';
 import { type DescribeEaisResponse } from '@eais/shared';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { etcdSkipReason, startEtcd } from './helpers/etcd.js';
 import { call, rawClients } from './helpers/grpc.js';
+import { inferenceLoop } from './helpers/inference-loop.js';
 import { addSubModel } from './helpers/models.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -33,43 +33,6 @@ async function describeEais(daemon: DaemonProcess): Promise<DescribeEaisResponse
   } finally {
     raw.close();
   }
-}
-
-/** a + 1, checked by the caller. */
-async function addOne(model: RemoteModel, a: number): Promise<number> {
-  const out = await model.run({ a: { dtype: 'float32', dims: [1], data: Float32Array.of(a) }, b: { dtype: 'float32', dims: [1], data: Float32Array.of(1) } });
-  return (out.sum!.data as Float32Array)[0]!;
-}
-
-/** An app's loop, `inFlight` requests at all times until stopped, each answer counted. */
-function inferenceLoop(model: RemoteModel, inFlight: number) {
-  const answers = new Map<number, number>();
-  const failures: unknown[] = [];
-  const state = { ok: 0, wrong: 0, sent: 0, stop: false };
-  const worker = async (): Promise<void> => {
-    while (!state.stop) {
-      const i = (state.sent += 1);
-      try {
-        if ((await addOne(model, i)) === i + 1) state.ok += 1;
-        else state.wrong += 1;
-      } catch (err) {
-        failures.push(err);
-        await sleep(10);
-      } finally {
-        answers.set(i, (answers.get(i) ?? 0) + 1);
-      }
-    }
-  };
-  const workers = Array.from({ length: inFlight }, worker);
-  return {
-    state,
-    answers,
-    failures,
-    async stop(): Promise<void> {
-      state.stop = true;
-      await Promise.all(workers);
-    },
-  };
 }
 
 describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet failover' : `Fleet failover ${SKIP}`, () => {

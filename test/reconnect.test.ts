@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
+import { inferenceLoop, addOne } from './helpers/inference-loop.js';
 import { addSubModel } from './helpers/models.js';
 import { startStallProxy } from './helpers/stall-proxy.js';
 import { waitFor } from './helpers/wait.js';
@@ -22,47 +23,6 @@ function recordEvents(accelerator: Accelerator): { name: keyof AcceleratorEvents
     accelerator.on(name, (value: unknown) => seen.push({ name, value }));
   }
   return seen;
-}
-
-/** a + b for one element; resolves with sum (checked by the caller). */
-async function addOne(model: RemoteModel, a: number): Promise<number> {
-  const out = await model.run({ a: { dtype: 'float32', dims: [1], data: Float32Array.of(a) }, b: { dtype: 'float32', dims: [1], data: Float32Array.of(1) } });
-  return (out.sum!.data as Float32Array)[0]!;
-}
-
-/**
- * An app's loop of inferences, 20 in flight at all times until stopped: counts what
- * succeeded, what failed (with the errors), and how often each request was answered.
- */
-function inferenceLoop(model: RemoteModel, inFlight = 20) {
-  const answers = new Map<number, number>();
-  const failures: unknown[] = [];
-  const state = { ok: 0, wrong: 0, sent: 0, stop: false };
-  const worker = async (): Promise<void> => {
-    while (!state.stop) {
-      const i = (state.sent += 1);
-      try {
-        if ((await addOne(model, i)) === i + 1) state.ok += 1;
-        else state.wrong += 1;
-      } catch (err) {
-        failures.push(err);
-        // A failing agent must not spin this loop without letting timers run.
-        await sleep(10);
-      } finally {
-        answers.set(i, (answers.get(i) ?? 0) + 1);
-      }
-    }
-  };
-  const workers = Array.from({ length: inFlight }, worker);
-  return {
-    state,
-    answers,
-    failures,
-    async stop(): Promise<void> {
-      state.stop = true;
-      await Promise.all(workers);
-    },
-  };
 }
 
 describe.each(['channel', 'grpc', 'grpc-stream'] as const)('a daemon killed with 20 requests in flight (%s)', (transport) => {
