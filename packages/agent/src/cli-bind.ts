@@ -88,7 +88,8 @@ export async function attachAndSave(values: Values, endpoints: readonly string[]
     leaseExpiresAt: new Date(saved.leaseExpiresAtMs).toISOString(),
     bindFile: file,
   };
-  const through = saved.fleet === undefined ? '' : ` (its owner; picked through ${saved.fleet.join(', ')})`;
+  const elsewhere = saved.fleet !== undefined && saved.fleet.join(',') !== saved.endpoint;
+  const through = elsewhere ? `, its owner (picked through ${saved.fleet?.join(', ')})` : '';
   print(
     values.json === true,
     summary,

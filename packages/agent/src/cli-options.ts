@@ -16,6 +16,7 @@ export const OPTIONS = {
   'bind-file': { type: 'string' },
   'instance-id': { type: 'string' },
   region: { type: 'string' },
+  zone: { type: 'string' },
   slot: { type: 'string' },
   lease: { type: 'string' },
   input: { type: 'string', multiple: true },
@@ -30,6 +31,12 @@ export const OPTIONS = {
   'fp32-tflops': { type: 'string' },
   'fp16-tflops': { type: 'string' },
   'gpu-memory': { type: 'string' },
+  'eai-id': { type: 'string', multiple: true },
+  state: { type: 'string' },
+  type: { type: 'string' },
+  'page-size': { type: 'string' },
+  'page-token': { type: 'string' },
+  all: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -37,8 +44,15 @@ export const OPTIONS = {
 /** The parsed flags. */
 export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-/** A command used wrongly: exit code 2. */
-export class UsageError extends Error {}
+/** A command used wrongly: exit code 2; `usage`, when given, is printed after the message. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Prints `text`, or `value` as JSON with --json (one line when `compact`: tensors are long). */
 export function print(json: boolean, value: unknown, text: string, compact = false): void {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// `eais`: the agent's command line — describe, attach, detach, infer.
+// `eais`: the agent's command line — describe, attach, detach, infer, and eai (the fleet's EAIs).
 
 import { EaisError, formatBytes, parseDuration } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AcceleratorImpl } from './accelerator-impl.js';
 import { attachAndSave, detachSaved, forgetEndedBind, savedBind } from './cli-bind.js';
+import { EAI_HELP, runEai } from './cli-eai.js';
 import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.js';
 import { oneEndpoint, OPTIONS, print, security, UsageError, type Values } from './cli-options.js';
 import { describe, type Description, type FleetInfo } from './describe.js';
@@ -28,9 +29,13 @@ Usage:
   eais infer <model> --input <name>=<file.npy|file.json> [--input …]
                                 run a model (an .onnx file, or a TF.js / SavedModel folder) once;
                                 uses the saved bind, or attaches just for this run
+  eais eai describe|create|delete|attach|detach
+                                the fleet's EAIs (slots) through the EAIS API: list them with their
+                                owners, re-open or release one, bind through the fleet (eais eai --help)
 
 Common options:
-  --endpoint <addr>             daemon: host[:port], grpc://… or grpcs://… (TLS) (EAIS_ENDPOINT) [127.0.0.1:50051]
+  --endpoint <addr>             daemon: host[:port], grpc://… or grpcs://… (TLS) (EAIS_ENDPOINT) [127.0.0.1:50051];
+                                eais eai takes several (repeated or comma-separated)
   --tls-ca <file>               CA of the daemon's certificate; turns TLS on (EAIS_TLS_CA)
   --tls-cert <file>             client certificate, for an mTLS daemon (EAIS_TLS_CERT)
   --tls-key <file>              its private key (EAIS_TLS_KEY)
@@ -196,6 +201,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
+  if (values.help === true && command === 'eai') {
+    process.stdout.write(EAI_HELP);
+    return 0;
+  }
   if (values.help === true || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined && values.help !== true ? 2 : 0;
@@ -208,6 +217,7 @@ async function main(argv: string[]): Promise<number> {
     load: () => runLoad(values, positionals),
     usage: () => runUsage(values),
     plan: () => runPlan(values),
+    eai: () => runEai(values, positionals),
   };
   const run = commands[command];
   if (run === undefined) {
@@ -231,6 +241,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       process.stderr.write(`eais: ${(err as Error).message}\n`);
     }
+    if (err instanceof UsageError && err.usage !== undefined) process.stderr.write(`\n${err.usage}`);
     if (forgotten !== undefined) process.stderr.write(`eais: the saved bind in ${forgotten} has ended on the daemon and was removed; eais attach binds again\n`);
     return usage ? 2 : 1;
   }
