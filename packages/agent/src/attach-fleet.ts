@@ -3,8 +3,8 @@
 // slot and the instance fleet-wide, one-to-one).
 
 import { bindMetadata, createError, EaisError, type AttachEaiResponse, type AttachResponse, type ClientInstance } from '@eais/shared';
-import { status } from '@grpc/grpc-js';
 import { connect, newRequestId, type Connection } from './client.js';
+import { fleetUnary, unreachable } from './fleet-call.js';
 import type { SecurityOptions } from './security.js';
 
 /** What {@link attachThroughFleet} needs. */
@@ -27,36 +27,17 @@ export interface FleetAttached {
   readonly response: AttachResponse;
 }
 
-/** The daemon could not be reached (or went away): ask the next one. */
-const unreachable = (err: EaisError): boolean => err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED;
-
 /** Taken by someone else between AttachEai and Attach, or gone: try the next candidate. */
 const NEXT_CANDIDATE: ReadonlySet<string> = new Set(['SLOT_BUSY', 'NO_SLOT_AVAILABLE', 'SLOT_NOT_FOUND']);
 
 /** The candidates of the first endpoint that answers AttachEai. */
 async function candidates(request: FleetAttachRequest): Promise<AttachEaiResponse['candidates']> {
-  let last: EaisError | undefined;
-  for (const endpoint of request.endpoints) {
-    const connection = connect(endpoint, request.security);
-    const requestId = newRequestId();
-    try {
-      const response = await connection.unary<AttachEaiResponse>(
-        connection.fleet,
-        'AttachEai',
-        { client: request.client, eai_id: request.slotId, zone: request.zone },
-        bindMetadata(undefined, undefined, requestId),
-        { deadlineMs: request.deadlineMs, requestId },
-      );
-      return response.candidates;
-    } catch (caught) {
-      const err = EaisError.from(caught);
-      if (!unreachable(err)) throw err;
-      last = err;
-    } finally {
-      connection.close();
-    }
-  }
-  throw createError('UNAVAILABLE', `no daemon of ${request.endpoints.join(', ')} answered AttachEai; last: ${last?.message ?? 'none'}`, { cause: last });
+  const response = await fleetUnary<AttachEaiResponse>(request.endpoints, request.security, {
+    method: 'AttachEai',
+    request: { client: request.client, eai_id: request.slotId, zone: request.zone },
+    deadlineMs: request.deadlineMs,
+  });
+  return response.candidates;
 }
 
 /**

@@ -1,18 +1,18 @@
 #!/usr/bin/env node
-// `eais`: the agent's command line — describe, attach, detach, infer.
+// `eais`: the agent's command line — describe, attach, detach, infer, and eai (the fleet's EAIs).
 
 import { EaisError, formatBytes, parseDuration } from '@eais/shared';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AcceleratorImpl } from './accelerator-impl.js';
-import { defaultBindFile, readBind, removeBind, writeBind } from './cli-bind-file.js';
+import { attachAndSave, detachSaved, forgetEndedBind, savedBind } from './cli-bind.js';
+import { EAI_HELP, runEai } from './cli-eai.js';
 import { outputsJson, outputsText, readFeeds, writeOutputs } from './cli-infer.js';
-import { defaultEndpoint } from './client.js';
+import { oneEndpoint, OPTIONS, print, security, UsageError, type Values } from './cli-options.js';
 import { describe, type Description, type FleetInfo } from './describe.js';
 import { needFrom, plan, planText } from './cli-plan.js';
 import { interruptible, progressBar } from './cli-progress.js';
 import { usageText } from './cli-usage.js';
-import type { SecurityOptions } from './security.js';
 import { usage } from './usage.js';
 
 const HELP = `eais: use a remote eais accelerator from the command line
@@ -29,9 +29,13 @@ Usage:
   eais infer <model> --input <name>=<file.npy|file.json> [--input …]
                                 run a model (an .onnx file, or a TF.js / SavedModel folder) once;
                                 uses the saved bind, or attaches just for this run
+  eais eai describe|create|delete|attach|detach
+                                the fleet's EAIs (slots) through the EAIS API: list them with their
+                                owners, re-open or release one, bind through the fleet (eais eai --help)
 
 Common options:
-  --endpoint <addr>             daemon: host[:port], grpc://… or grpcs://… (TLS) (EAIS_ENDPOINT) [127.0.0.1:50051]
+  --endpoint <addr>             daemon: host[:port], grpc://… or grpcs://… (TLS) (EAIS_ENDPOINT) [127.0.0.1:50051];
+                                eais eai takes several (repeated or comma-separated)
   --tls-ca <file>               CA of the daemon's certificate; turns TLS on (EAIS_TLS_CA)
   --tls-cert <file>             client certificate, for an mTLS daemon (EAIS_TLS_CERT)
   --tls-key <file>              its private key (EAIS_TLS_KEY)
@@ -49,44 +53,6 @@ infer:    --inputs <file.json>  {"name": {"dtype": "float32", "dims": [1, 3], "d
           --name <model name>   name on the slot (default: the file's base name)
           --deadline <duration> per call                                    [60s]
 `;
-
-const OPTIONS = {
-  endpoint: { type: 'string' },
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'tls-server-name': { type: 'string' },
-  key: { type: 'string' },
-  json: { type: 'boolean' },
-  'bind-file': { type: 'string' },
-  'instance-id': { type: 'string' },
-  region: { type: 'string' },
-  slot: { type: 'string' },
-  lease: { type: 'string' },
-  input: { type: 'string', multiple: true },
-  inputs: { type: 'string' },
-  output: { type: 'string', multiple: true },
-  'output-dir': { type: 'string' },
-  name: { type: 'string' },
-  deadline: { type: 'string' },
-  vcpu: { type: 'string' },
-  memory: { type: 'string' },
-  gpus: { type: 'string' },
-  'fp32-tflops': { type: 'string' },
-  'fp16-tflops': { type: 'string' },
-  'gpu-memory': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
-
-class UsageError extends Error {}
-
-/** Prints `text`, or `value` as JSON with --json (one line when `compact`: tensors are long). */
-function print(json: boolean, value: unknown, text: string, compact = false): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, compact ? undefined : 2)}\n` : text);
-}
 
 function fleetText(f: FleetInfo): string {
   const where = f.mode === 'etcd' ? `etcd ${f.etcdEndpoints.join(',')}` : 'single (this daemon alone, in memory)';
@@ -131,89 +97,21 @@ function describeText(d: Description): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The security options of the flags (the environment fills in what they leave out). */
-function security(values: Values): SecurityOptions {
-  const given = values['tls-ca'] !== undefined || values['tls-cert'] !== undefined || values['tls-server-name'] !== undefined;
-  return {
-    ...(given ? { tls: { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], serverName: values['tls-server-name'] } } : {}),
-    ...(values.key === undefined ? {} : { key: values.key }),
-  };
-}
-
-async function savedBind(values: Values) {
-  const file = values['bind-file'] ?? defaultBindFile();
-  const state = await readBind(file);
-  const endpoint = values.endpoint ?? defaultEndpoint();
-  return { file, state: state !== undefined && state.endpoint === endpoint ? state : undefined, endpoint };
-}
-
-/** Whether a call failed because its bind has ended on the daemon (lease expired, detached). */
-function bindEnded(err: unknown): boolean {
-  return err instanceof EaisError && (err.reason === 'TOKEN_REVOKED' || err.reason === 'TOKEN_UNKNOWN');
-}
-
-/**
- * Removes the saved bind when a command failed because it has ended, so that the advice
- * to attach again can be followed at once; the file's path when it was removed.
- */
-async function forgetEndedBind(values: Values, err: unknown): Promise<string | undefined> {
-  if (!bindEnded(err)) return undefined;
-  const { file, state } = await savedBind(values).catch(() => ({ file: '', state: undefined }));
-  if (state === undefined) return undefined;
-  await removeBind(file);
-  return file;
-}
-
 async function runDescribe(values: Values): Promise<void> {
-  const { state, endpoint } = await savedBind(values);
+  const { state, endpoint } = await savedBind(values, [oneEndpoint(values, 'describe')]);
   const d = await describe({ endpoint, token: state?.token, ...security(values) });
   print(values.json === true, d, describeText(d));
 }
 
 async function runAttach(values: Values): Promise<void> {
-  const { file, state, endpoint } = await savedBind(values);
-  if (state !== undefined) {
-    // A saved bind that has ended on the daemon (its lease ran out) is replaced; a live one is not.
-    const alive = await describe({ endpoint, token: state.token, ...security(values) }).then(
-      () => true,
-      (err: unknown) => !bindEnded(err),
-    );
-    if (alive) throw new UsageError(`a bind to slot ${state.slot.id} on ${endpoint} is saved in ${file} already; run eais detach first`);
-    await removeBind(file);
-  }
-  const accelerator = await AcceleratorImpl.attach({
-    endpoint,
-    ...security(values),
-    instanceId: values['instance-id'],
-    region: values.region,
-    slotId: values.slot,
-    leaseTtlMs: parseDuration(values.lease ?? '10m', '--lease'),
-    heartbeat: false,
-  });
-  const saved = accelerator.state;
-  accelerator.disconnect();
-  await writeBind(file, saved);
-  // The token is printed with --json only: a standard KServe client infers with it alone.
-  const summary = {
-    endpoint,
-    slot: saved.slot,
-    token: saved.token,
-    instanceId: saved.instanceId,
-    leaseTtlMs: saved.leaseTtlMs,
-    leaseExpiresAt: new Date(saved.leaseExpiresAtMs).toISOString(),
-    bindFile: file,
-  };
-  print(
-    values.json === true,
-    summary,
-    `attached ${saved.instanceId} to slot ${saved.slot.id} (${saved.slot.spec.name}) on ${endpoint}\nlease ${saved.leaseTtlMs} ms, renewed by each eais command; bind saved in ${file}\n`,
-  );
+  const endpoint = oneEndpoint(values, 'attach');
+  await attachAndSave(values, [endpoint], { endpoint, slotId: values.slot });
 }
 
 async function runLoad(values: Values, positionals: string[]): Promise<void> {
   const modelPath = positionals[1];
   if (modelPath === undefined) throw new UsageError('load needs a model: eais load <model.onnx | model folder> [--name <name>]');
-  const { file, state, endpoint } = await savedBind(values);
+  const { file, state, endpoint } = await savedBind(values, [oneEndpoint(values, 'load')]);
   if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; run eais attach first (load keeps the model on the saved bind)`);
   const accelerator = AcceleratorImpl.resume(state, security(values));
   try {
@@ -232,16 +130,12 @@ async function runLoad(values: Values, positionals: string[]): Promise<void> {
 }
 
 async function runDetach(values: Values): Promise<void> {
-  const { file, state, endpoint } = await savedBind(values);
-  if (state === undefined) throw new UsageError(`no bind to ${endpoint} is saved in ${file}; nothing to detach`);
   // A bind that already ended on the daemon (lease expiry) counts as detached.
-  await AcceleratorImpl.resume(state, security(values)).detach();
-  await removeBind(file);
-  print(values.json === true, { detached: state.slot.id, endpoint }, `detached slot ${state.slot.id} on ${endpoint}\n`);
+  await detachSaved(values, [oneEndpoint(values, 'detach')], (state) => AcceleratorImpl.resume(state, security(values)).detach());
 }
 
 async function runUsage(values: Values): Promise<void> {
-  const { state, endpoint } = await savedBind(values);
+  const { state, endpoint } = await savedBind(values, [oneEndpoint(values, 'usage')]);
   const rows = await usage({ endpoint, token: state?.token, ...security(values) });
   print(values.json === true, rows, usageText(rows));
 }
@@ -257,7 +151,7 @@ async function runInfer(values: Values, positionals: string[]): Promise<void> {
   if (modelPath === undefined) throw new UsageError('infer needs a model: eais infer <model.onnx | model folder> --input name=file.npy');
   const feeds = await readFeeds(values.input ?? [], values.inputs);
   const deadlineMs = parseDuration(values.deadline ?? '60s', '--deadline');
-  const { state, endpoint } = await savedBind(values);
+  const { state, endpoint } = await savedBind(values, [oneEndpoint(values, 'infer')]);
   // Ctrl-C cancels the upload, and a one-shot bind is detached before the process exits,
   // so the next command is not refused with CLIENT_ALREADY_BOUND for the lease's length.
   let accelerator: AcceleratorImpl | undefined;
@@ -307,6 +201,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
+  if (values.help === true && command === 'eai') {
+    process.stdout.write(EAI_HELP);
+    return 0;
+  }
   if (values.help === true || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined && values.help !== true ? 2 : 0;
@@ -319,6 +217,7 @@ async function main(argv: string[]): Promise<number> {
     load: () => runLoad(values, positionals),
     usage: () => runUsage(values),
     plan: () => runPlan(values),
+    eai: () => runEai(values, positionals),
   };
   const run = commands[command];
   if (run === undefined) {
@@ -342,6 +241,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       process.stderr.write(`eais: ${(err as Error).message}\n`);
     }
+    if (err instanceof UsageError && err.usage !== undefined) process.stderr.write(`\n${err.usage}`);
     if (forgotten !== undefined) process.stderr.write(`eais: the saved bind in ${forgotten} has ended on the daemon and was removed; eais attach binds again\n`);
     return usage ? 2 : 1;
   }
