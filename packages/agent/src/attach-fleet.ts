@@ -4,7 +4,7 @@
 
 import { bindMetadata, createError, EaisError, type AttachEaiResponse, type AttachResponse, type ClientInstance } from '@eais/shared';
 import { connect, newRequestId, type Connection } from './client.js';
-import { fleetUnary, unreachable } from './fleet-call.js';
+import { fleetUnary, ownerEndpoint, unreachable } from './fleet-call.js';
 import type { SecurityOptions } from './security.js';
 
 /** What {@link attachThroughFleet} needs. */
@@ -50,7 +50,8 @@ export async function attachThroughFleet(request: FleetAttachRequest): Promise<F
   const picked = await candidates(request);
   for (const eai of picked) {
     if (eai.daemon_address === '') continue;
-    const connection = connect(eai.daemon_address, request.security);
+    const endpoint = ownerEndpoint(eai.daemon_address, request.endpoints);
+    const connection = connect(endpoint, request.security);
     const requestId = newRequestId();
     try {
       const response = await connection.unary<AttachResponse>(
@@ -60,7 +61,7 @@ export async function attachThroughFleet(request: FleetAttachRequest): Promise<F
         bindMetadata(undefined, undefined, requestId),
         { deadlineMs: request.deadlineMs, requestId, slotId: eai.eai_id },
       );
-      return { connection, endpoint: eai.daemon_address, response };
+      return { connection, endpoint, response };
     } catch (caught) {
       connection.close();
       const err = EaisError.from(caught, { slotId: eai.eai_id });

@@ -2,7 +2,7 @@
 // describe, create, delete and detach, as the CLI's `eais eai` commands use them.
 
 import { createError, EaisError, type DescribeEaisResponse, type EaiMessage, type EaiResponse, type SlotState } from '@eais/shared';
-import { fleetUnary } from './fleet-call.js';
+import { fleetUnary, ownerEndpoint } from './fleet-call.js';
 import type { SecurityOptions } from './security.js';
 
 const DEADLINE_MS = 10_000;
@@ -106,8 +106,10 @@ async function onOwner(options: EaiCallOptions, method: string, request: unknown
     if (!(err instanceof EaisError && err.reason === 'SLOT_ELSEWHERE' && err.slotId !== undefined)) throw err;
     const listed = await describeEais({ ...options, eaiIds: [err.slotId] }).catch(() => undefined);
     const owner = listed?.eais[0]?.daemonAddress;
-    if (owner === undefined || owner === '' || options.endpoints.includes(owner)) throw err;
-    return answer([owner]);
+    if (owner === undefined || owner === '') throw err;
+    const endpoint = ownerEndpoint(owner, options.endpoints);
+    if (options.endpoints.includes(endpoint)) throw err;
+    return answer([endpoint]);
   }
 }
 

@@ -4,10 +4,21 @@
 import { bindMetadata, createError, EaisError } from '@eais/shared';
 import { status } from '@grpc/grpc-js';
 import { connect, newRequestId } from './client.js';
+import { parseEndpoint } from './endpoint.js';
 import type { SecurityOptions } from './security.js';
 
 /** The daemon could not be reached (or went away): ask the next one. */
 export const unreachable = (err: EaisError): boolean => err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED;
+
+/**
+ * The endpoint to dial an owner daemon at, from the address the fleet lists (host:port):
+ * with grpcs:// when the fleet was reached that way, so that TLS asked for by the scheme
+ * alone carries over to the owner (never a plaintext dial that would send the key in clear).
+ */
+export function ownerEndpoint(address: string, via: readonly string[]): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) return address;
+  return via.some((e) => parseEndpoint(e).tls === true) ? `grpcs://${address}` : address;
+}
 
 /** One Fleet call: the method, its request, the bind token when it acts on a bind. */
 export interface FleetCall {
