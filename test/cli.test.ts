@@ -143,6 +143,8 @@ describe('eais CLI', () => {
     const unknown = await eais('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+    // A name every object has is no command either.
+    expect(await eais('constructor')).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "constructor"/) });
     const noInput = await eais('infer', REC_MODEL);
     expect(noInput.code).toBe(2);
     expect(noInput.stderr).toMatch(/--input name=file.npy/);

@@ -219,7 +219,8 @@ async function main(argv: string[]): Promise<number> {
     plan: () => runPlan(values),
     eai: () => runEai(values, positionals),
   };
-  const run = commands[command];
+  // Own keys only: "constructor" or "toString" is no command.
+  const run = Object.hasOwn(commands, command) ? commands[command] : undefined;
   if (run === undefined) {
     process.stderr.write(`eais: unknown command "${command}"; the commands are ${Object.keys(commands).join(', ')}\n`);
     return 2;
