@@ -105,6 +105,10 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet failover' : `Fle
       // Rounds of 24 instances racing for the 6 slots; the leader dies during round 3.
       let boundAfterKill = 0;
       for (let round = 0; round < 6; round++) {
+        // Detached slots turn Available in the registry a moment after Detach answers.
+        await waitFor(async () => (await describeEais(daemons[0] as DaemonProcess)).eais.filter((e) => e.state === 'Available').length === 6, {
+          what: 'all 6 EAIs Available before the round',
+        });
         const leader = round === 3 ? (await waitFor(async () => ((await etcd.leader()) ?? -1) + 1, { what: 'an etcd leader' })) - 1 : undefined;
         const attempts = Array.from({ length: 24 }, (_, i) =>
           attach({ endpoints, instanceId: `i-r${round}-${i}`, reconnect: false, heartbeat: false, deadlineMs: 20_000 }),
