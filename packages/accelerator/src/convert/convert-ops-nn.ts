@@ -211,9 +211,13 @@ function depthSpace(op: 'DepthToSpace' | 'SpaceToDepth'): ConvertOp {
     const { nhwc } = layout(c);
     const block = int(c.attr.block_size, 1);
     const attrs: Record<string, OnnxAttr> = op === 'DepthToSpace' ? { blocksize: block, mode: 'DCR' } : { blocksize: block };
-    const channels = UNKNOWN;
-    const y = nchwLayer(c, nhwc, (x) => c.b.op(op, [x], attrs, x.dtype, undefined), channels);
-    return [{ ...y, shape: rankInput(c, 0) === 4 ? [UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN] : undefined }];
+    // Spatial dims grow by the block and channels shrink by its square (or the other way).
+    const [space, depth] = op === 'DepthToSpace' ? [block, 1 / (block * block)] : [1 / block, block * block];
+    const scaled = (d: number | undefined, by: number) => (d === undefined || d < 0 ? UNKNOWN : d * by);
+    const s = c.x.shape;
+    const shape = s?.length !== 4 ? undefined : nhwc ? [s[0] as number, scaled(s[1], space), scaled(s[2], space), scaled(s[3], depth)] : [s[0] as number, scaled(s[1], depth), scaled(s[2], space), scaled(s[3], space)];
+    const y = nchwLayer(c, nhwc, (x) => c.b.op(op, [x], attrs, x.dtype, undefined), shape?.[nhwc ? 3 : 1] ?? UNKNOWN);
+    return [{ ...y, shape }];
   };
 }
 
