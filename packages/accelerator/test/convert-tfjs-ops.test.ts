@@ -170,6 +170,21 @@ describe('convertTfjsGraph op rules on small graphs', () => {
     for (const name of outputs) expect(worst[name], name).toBeLessThan(1e-4);
   });
 
+  it('should keep an input that no output reads, as TF.js does', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2]);
+    g.input('unused', [3]);
+    g.node('y', 'Relu', [x]);
+    const { json, weights } = g.model(['y']);
+    const converted = convertTfjsGraph(json, weights);
+    if (!converted.ok) throw new Error(converted.why);
+    expect(converted.inputs.map((i) => i.name)).toEqual(['x', 'unused']);
+    const session = await ort.InferenceSession.create(converted.onnx);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.of(-1, 2), [2]), unused: new ort.Tensor('float32', new Float32Array(3), [3]) });
+    expect(Array.from((out.y as ort.Tensor).data as Float32Array)).toEqual([0, 2]);
+    await session.release();
+  });
+
   it('should report an op it has no rule for, and control flow, by name', () => {
     const g = new Graph();
     const x = g.input('x', [2]);

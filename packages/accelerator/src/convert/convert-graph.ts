@@ -57,6 +57,13 @@ function tfType(node: TfNode, attr: string): string {
   return dtype;
 }
 
+/** A Placeholder as a graph input: its dtype and dims (-1 where free; none for an unknown rank). */
+function placeholder(node: TfNode): GraphTensor {
+  const shapeAttr = node.attr?.shape?.shape;
+  const shape = shapeAttr === undefined || shapeAttr.unknownRank === true ? undefined : dims(shapeAttr).map((d) => (d >= 0 ? d : -1));
+  return { name: node.name, dtype: tfType(node, 'dtype'), shape };
+}
+
 /** A Const node's value: its weight, else an inline scalar or vector in the node. */
 function constant(b: GraphBuilder, node: TfNode, weights: ReadonlyMap<string, DecodedWeight>): TfValue {
   const w = weights.get(node.name);
@@ -91,15 +98,13 @@ export function walkGraph(model: TfGraphModel & { signature?: Signature; userDef
 
   const b = new GraphBuilder();
   const env = new Map<string, TfValue[]>();
-  const inputs: GraphTensor[] = [];
+  // Every Placeholder is an input, as in TF.js, even one no output reads (ONNX allows it).
+  const inputs: GraphTensor[] = nodes.filter((n) => n.op === 'Placeholder').map(placeholder);
   for (const node of sortNodes(used)) {
     b.scope = node.name;
     if (node.op === 'Placeholder') {
-      const shapeAttr = node.attr?.shape?.shape;
-      const shape = shapeAttr === undefined || shapeAttr.unknownRank === true ? undefined : dims(shapeAttr).map((d) => (d >= 0 ? d : -1));
-      const input: GraphTensor = { name: node.name, dtype: tfType(node, 'dtype'), shape };
-      inputs.push(input);
-      env.set(node.name, [{ name: node.name, dtype: input.dtype, shape }]);
+      const input = inputs.find((i) => i.name === node.name) as GraphTensor;
+      env.set(node.name, [{ name: node.name, dtype: input.dtype, shape: input.shape }]);
       continue;
     }
     if (node.op === 'Const') {
