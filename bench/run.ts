@@ -6,13 +6,14 @@ import { placeProcesses } from './machine.js';
 import { writeReport } from './report.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { batching } from './scenario-batching.js';
+import { convert } from './scenario-convert.js';
 import { load } from './scenario-load.js';
 import { models } from './scenario-models.js';
 import { quota } from './scenario-quota.js';
 import { soak } from './scenario-soak.js';
 import { transport, transportTls } from './scenario-transport.js';
 
-const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, soak };
+const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, convert, soak };
 /** Run only when asked for (--soak, or --only soak): 10 minutes, or 1 with --quick. */
 const ON_REQUEST = new Set(['soak']);
 

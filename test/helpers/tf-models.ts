@@ -82,7 +82,18 @@ function inWorker(source: string, workerData: unknown): Promise<void> {
 }
 
 export type NsfwModelName = 'mobilenet_v2' | 'inception_v3';
-export type HumanModelName = 'emotion' | 'blazeface' | 'antispoof';
+export type HumanModelName =
+  | 'emotion'
+  | 'blazeface'
+  | 'antispoof'
+  | 'centernet'
+  | 'facemesh'
+  | 'faceres'
+  | 'handlandmark-lite'
+  | 'handtrack'
+  | 'iris'
+  | 'liveness'
+  | 'movenet-lightning';
 
 /**
  * nsfwjs's Keras models as TF.js layers-model folders: mobilenet_v2 (224×224×3) and
@@ -93,7 +104,10 @@ export function nsfwModel(name: NsfwModelName): Promise<string> {
   return cached(`nsfwjs-${packageVersion('nsfwjs')}-${name}`, (dir) => inWorker(NSFW_BUILDER, { module: require.resolve(`nsfwjs/models/${name}`), dir }));
 }
 
-/** A TF.js graph model of @vladmandic/human as a folder (e.g. emotion: [-1,64,64,1] → [-1,7]). */
+/**
+ * A TF.js graph model of @vladmandic/human as a folder (e.g. emotion: [-1,64,64,1] → [-1,7]);
+ * buildTestModels builds only the three the daemon tests load, the others on first use.
+ */
 export function humanGraphModel(name: HumanModelName): Promise<string> {
   const models = join(packageDir('@vladmandic/human'), 'models');
   return cached(`human-${packageVersion('@vladmandic/human')}-${name}`, (dir) => {
