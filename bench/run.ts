@@ -37,6 +37,11 @@ for (const name of names) {
   console.log(`## ${result.title}`);
   console.log(result.columns.join(' | '));
   for (const row of result.rows) console.log(row.join(' | '));
+  for (const table of result.tables ?? []) {
+    console.log(`\n### ${table.title}`);
+    console.log(table.columns.join(' | '));
+    for (const row of table.rows) console.log(row.join(' | '));
+  }
   for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${t.goal}; ${t.measured}${t.why === undefined ? '' : ` (${t.why})`}`);
   console.log('');
 }
