@@ -6,15 +6,19 @@ import { placeProcesses } from './machine.js';
 import { writeReport } from './report.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { batching } from './scenario-batching.js';
+import { fleet } from './scenario-fleet.js';
 import { load } from './scenario-load.js';
 import { models } from './scenario-models.js';
 import { quota } from './scenario-quota.js';
 import { soak } from './scenario-soak.js';
 import { transport, transportTls } from './scenario-transport.js';
 
-const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, soak };
-/** Run only when asked for (--soak, or --only soak): 10 minutes, or 1 with --quick. */
-const ON_REQUEST = new Set(['soak']);
+const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, fleet, soak };
+/**
+ * Run only when asked for: the soak (--soak, or --only soak), 10 minutes or 1 with --quick;
+ * the fleet (--only fleet), about 20 minutes here or 1.5 with --quick.
+ */
+const ON_REQUEST = new Set(['soak', 'fleet']);
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' }, soak: { type: 'boolean' } } });
 const quick = values.quick === true;
