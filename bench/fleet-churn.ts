@@ -19,8 +19,8 @@ export interface ChurnPlan {
   readonly maxSeconds: number;
   /** Concurrent workers, each its own client instance. */
   readonly workers: number;
-  /** The lease the clients ask for, ms. */
-  readonly leaseTtlMs: number;
+  /** The leases the clients ask for, ms: worker w asks for leasesMs[w % leasesMs.length]. */
+  readonly leasesMs: readonly number[];
   /** Seconds from a daemon back up to the next fault: [min, max), uniform. */
   readonly faultEveryS: readonly [number, number];
   /** One fault in this many is a SIGTERM (the first of them at random), the rest kill -9. */
@@ -70,9 +70,9 @@ const reasonOf = (err: unknown) => (err instanceof EaisError ? err.reason : err 
 const count = (into: Record<string, number>, key: string) => (into[key] = (into[key] ?? 0) + 1);
 /** An error's message, and its cause's gRPC details where it has one (what the transport said). */
 const messageOf = (err: unknown) => {
-  const cause = err instanceof Error ? (err.cause as { details?: unknown } | undefined) : undefined;
-  const details = typeof cause?.details === 'string' ? ` [${cause.details}]` : '';
-  return `${(err instanceof Error ? err.message : String(err)).slice(0, 300)}${details}`;
+  const message = (err instanceof Error ? err.message : String(err)).slice(0, 300);
+  const details = err instanceof Error ? (err.cause as { details?: unknown } | undefined)?.details : undefined;
+  return typeof details === 'string' && !message.includes(details) ? `${message} [${details}]` : message;
 };
 
 /** Runs the churn; resolves once every cycle is done, the faults have stopped and every daemon is up. */
@@ -135,6 +135,7 @@ export async function churn(plan: ChurnPlan): Promise<ChurnRun> {
 
   const worker = async (w: number) => {
     const instanceId = `bench-fleet-client-${w}`;
+    const leaseTtlMs = plan.leasesMs[w % plan.leasesMs.length]!;
     // Each worker asks another daemon first, as clients spread over a fleet's addresses would.
     const order = [...endpoints.slice(w % endpoints.length), ...endpoints.slice(0, w % endpoints.length)];
     while (started < plan.cycles && Date.now() < stopAtMs) {
@@ -142,7 +143,7 @@ export async function churn(plan: ChurnPlan): Promise<ChurnRun> {
       const began = nowMs();
       let acc: Accelerator;
       try {
-        acc = await attach({ endpoints: order, instanceId, leaseTtlMs: plan.leaseTtlMs, transport: 'grpc', reconnect: false, deadlineMs: CALL_DEADLINE_MS });
+        acc = await attach({ endpoints: order, instanceId, leaseTtlMs, transport: 'grpc', reconnect: false, deadlineMs: CALL_DEADLINE_MS });
       } catch (err) {
         failed(run.attachFailed, err);
         done += 1;

@@ -24,6 +24,12 @@ const SLOTS_PER_DAEMON = 2;
 const ETCD_LEASE_TTL_MS = 2000;
 /** The clients' lease: a bind whose client stopped heartbeating (its daemon was killed under it) ends this long after. */
 const CLIENT_LEASE_MS = 2000;
+/**
+ * The churn's leases, every other worker each: one shorter than a restart here (the
+ * restarted daemon finds it ended) and one longer (it restores the bind, unless its
+ * instance bound elsewhere once the killed run's etcd lease ended).
+ */
+const CHURN_LEASES_MS = [CLIENT_LEASE_MS, 10_000] as const;
 /** Attach + detach samples per path and repeat, after a few unmeasured ones. */
 const SAMPLES = { full: 300, quick: 40 } as const;
 const WARMUP = 10;
@@ -133,7 +139,7 @@ export async function fleet(context: BenchContext): Promise<ScenarioResult> {
       cycles,
       maxSeconds: context.quick ? CHURN_MAX_S.quick : CHURN_MAX_S.full,
       workers: WORKERS,
-      leaseTtlMs: CLIENT_LEASE_MS,
+      leasesMs: CHURN_LEASES_MS,
       faultEveryS: context.quick ? FAULT_EVERY_S.quick : FAULT_EVERY_S.full,
       sigtermEvery: SIGTERM_EVERY,
       seed,
@@ -202,7 +208,7 @@ function result(context: BenchContext, m: Measured): ScenarioResult {
   const churnRows: (string | number)[][] = [
     ['seed (BENCH_FLEET_SEED)', m.seed],
     ['daemons × slots; client instances (workers)', `${DAEMONS} × ${SLOTS_PER_DAEMON}; ${WORKERS}`],
-    ['leases: client / daemon on etcd', `${CLIENT_LEASE_MS / 1000} s / ${ETCD_LEASE_TTL_MS / 1000} s`],
+    ['leases: clients (every other worker) / daemons on etcd', `${CHURN_LEASES_MS.map((l) => l / 1000).join(' s and ')} s / ${ETCD_LEASE_TTL_MS / 1000} s`],
     [
       'cycles (attach attempts) in s, per s',
       `${run.cycles} in ${fmt(run.seconds, 1)} s, ${fmt(run.cycles / run.seconds, 1)}/s${run.capped ? ` (stopped at the ${context.quick ? CHURN_MAX_S.quick : CHURN_MAX_S.full} s limit, of ${m.cyclesAsked} asked)` : ''}`,
@@ -265,7 +271,8 @@ function result(context: BenchContext, m: Measured): ScenarioResult {
       `the single one). Cells are min / median over repeats of each repeat's percentile; ratios are taken within a repeat. A cycle that fails is counted ` +
       `and tried again, unmeasured. In ${ownerAsked} of ` +
       `${samples.filter((s) => s.path === 'fleet').length} fleet samples the first candidate's owner was the daemon asked. **Churn**: ${WORKERS} client instances, ` +
-      `each a worker that loops attach through the fleet (each worker asks another daemon first), a hold of 0–20 ms, a confirming GetUsage with the bind's token, ` +
+      `each a worker that loops attach through the fleet (each worker asks another daemon first; every other one on a ${CHURN_LEASES_MS[1] / 1000} s lease, longer than a restart, ` +
+      `the rest on ${CHURN_LEASES_MS[0] / 1000} s), a hold of 0–20 ms, a confirming GetUsage with the bind's token, ` +
       `and detach; a refused attach waits 20–100 ms; ${context.quick ? CYCLES.quick : CYCLES.full} cycles, or as many as start within ${context.quick ? CHURN_MAX_S.quick : CHURN_MAX_S.full} s. ` +
       `Meanwhile a random daemon is killed, kill -9 or (one fault in ${SIGTERM_EVERY}) SIGTERM, and ` +
       'started again on its port, state dir and daemon id (it restores the binds its bind file kept when etcd lets it); the next fault comes ' +
