@@ -16,7 +16,7 @@ import { transport, transportTls } from './scenario-transport.js';
 const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, fleet, soak };
 /**
  * Run only when asked for: the soak (--soak, or --only soak), 10 minutes or 1 with --quick;
- * the fleet (--only fleet), about 20 minutes here or 1.5 with --quick.
+ * the fleet (--only fleet), about 8 minutes here, or 1 to 1.5 with --quick.
  */
 const ON_REQUEST = new Set(['soak', 'fleet']);
 
