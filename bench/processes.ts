@@ -132,3 +132,15 @@ export function startLoggedDaemon(args: string[], cores: string | undefined, sta
     });
   });
 }
+
+/** Starts a daemon again on its port (`start` names it); the port may be held for a moment after a kill, so up to 5 tries. */
+export async function startAgain(start: () => Promise<LoggedDaemon>): Promise<LoggedDaemon> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}

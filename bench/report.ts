@@ -43,6 +43,7 @@ export async function writeReport(dir: string, run: Run): Promise<{ json: string
   ];
   for (const s of run.scenarios) {
     parts.push('', `## ${s.title}`, '', s.description, '', table(s.columns, s.rows));
+    for (const more of s.tables ?? []) parts.push('', `### ${more.title}`, '', table(more.columns, more.rows));
     for (const chart of s.charts) {
       writeFileSync(join(charts, chart.file), await svg(chart.spec));
       parts.push('', `![${chart.title}](${stamp}-charts/${chart.file})`);

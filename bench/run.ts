@@ -7,15 +7,19 @@ import { writeReport } from './report.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { batching } from './scenario-batching.js';
 import { convert } from './scenario-convert.js';
+import { fleet } from './scenario-fleet.js';
 import { load } from './scenario-load.js';
 import { models } from './scenario-models.js';
 import { quota } from './scenario-quota.js';
 import { soak } from './scenario-soak.js';
 import { transport, transportTls } from './scenario-transport.js';
 
-const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, convert, soak };
-/** Run only when asked for (--soak, or --only soak): 10 minutes, or 1 with --quick. */
-const ON_REQUEST = new Set(['soak']);
+const SCENARIOS: Record<string, Scenario> = { transport, 'transport-tls': transportTls, models, quota, load, batching, convert, fleet, soak };
+/**
+ * Run only when asked for: the soak (--soak, or --only soak), 10 minutes or 1 with --quick;
+ * the fleet (--only fleet), about 8 minutes here, or 1 to 1.5 with --quick.
+ */
+const ON_REQUEST = new Set(['soak', 'fleet']);
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, repeats: { type: 'string' }, soak: { type: 'boolean' } } });
 const quick = values.quick === true;
@@ -38,6 +42,11 @@ for (const name of names) {
   console.log(`## ${result.title}`);
   console.log(result.columns.join(' | '));
   for (const row of result.rows) console.log(row.join(' | '));
+  for (const table of result.tables ?? []) {
+    console.log(`\n### ${table.title}`);
+    console.log(table.columns.join(' | '));
+    for (const row of table.rows) console.log(row.join(' | '));
+  }
   for (const t of result.targets) console.log(`${t.met ? 'met    ' : 'MISSED '} ${t.name}: ${t.goal}; ${t.measured}${t.why === undefined ? '' : ` (${t.why})`}`);
   console.log('');
 }

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lines } from './chart.js';
-import { startLoggedDaemon, type LoggedDaemon } from './processes.js';
+import { prng } from './prng.js';
+import { startAgain, startLoggedDaemon, type LoggedDaemon } from './processes.js';
 import { fmt, type BenchContext, type ScenarioResult, type Target } from './scenario.js';
 import { daemonThreads } from './scenario-models.js';
 import { spawnAgent, type AgentCounts, type SoakAgent } from './soak-agents.js';
@@ -33,18 +34,6 @@ const MIN_RSS_SAMPLES = 5;
 const RSS_FLAT = 1.25;
 /** How long stopped agents get to drain, detach and print their final line. */
 const STOP_MS = 60_000;
-
-/** mulberry32: a small seeded PRNG, so a run's faults can be replayed with BENCH_SOAK_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -178,18 +167,6 @@ export async function soak(context: BenchContext): Promise<ScenarioResult> {
 
 function restoredCount(daemon: LoggedDaemon): number {
   return daemon.lines.filter((l) => l.msg === 'bind restored').length;
-}
-
-/** Starts the daemon again on its port; the port may be held for a moment after a kill. */
-async function startAgain(start: () => Promise<LoggedDaemon>): Promise<LoggedDaemon> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await start();
-    } catch (err) {
-      if (attempt >= 5) throw err;
-      await sleep(500 * attempt);
-    }
-  }
 }
 
 interface Run {

@@ -19,6 +19,13 @@ export interface Chart {
   readonly spec: TopLevelSpec;
 }
 
+/** A table beyond a scenario's first. */
+export interface Table {
+  readonly title: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | number)[])[];
+}
+
 export interface ScenarioResult {
   readonly name: string;
   readonly title: string;
@@ -26,6 +33,8 @@ export interface ScenarioResult {
   readonly description: string;
   readonly columns: readonly string[];
   readonly rows: readonly (readonly (string | number)[])[];
+  /** More tables, after the first (a scenario that measures two things). */
+  readonly tables?: readonly Table[] | undefined;
   /** Every measurement, for the JSON file. */
   readonly data: readonly Record<string, unknown>[];
   readonly targets: readonly Target[];

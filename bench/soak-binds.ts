@@ -1,6 +1,8 @@
 // The soak's bind checks: the daemon's attached / detached / bind restored log lines replayed
 // per incarnation, and successes of two live agents on one slot at once.
 
+import { BindLedger } from './bind-ledger.js';
+
 /** One run of the daemon process: its JSON log lines in order, and when it was up (epoch ms). */
 export interface Incarnation {
   readonly lines: readonly Record<string, unknown>[];
@@ -54,15 +56,11 @@ export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
   let previous = new Map<string, string>();
   for (const [index, incarnation] of incarnations.entries()) {
     const n = index + 1;
-    const bySlot = new Map<string, string>();
-    const byInstance = new Map<string, string>();
+    const ledger = new BindLedger();
     const bind = (slot: string, instanceId: string, time: unknown) => {
-      const holder = bySlot.get(slot);
-      if (holder !== undefined && holder !== instanceId) findings.push({ incarnation: n, kind: 'slot bound twice', slot, instanceId, other: holder, time });
-      const other = byInstance.get(instanceId);
-      if (other !== undefined && other !== slot) findings.push({ incarnation: n, kind: 'instance on two slots', slot, instanceId, other, time });
-      bySlot.set(slot, instanceId);
-      byInstance.set(instanceId, slot);
+      const { slotHolder, otherSlot } = ledger.bind(slot, instanceId);
+      if (slotHolder !== undefined) findings.push({ incarnation: n, kind: 'slot bound twice', slot, instanceId, other: slotHolder, time });
+      if (otherSlot !== undefined) findings.push({ incarnation: n, kind: 'instance on two slots', slot, instanceId, other: otherSlot, time });
     };
     // Binds that a shutdown ended in the process but kept in the bind file for the next start.
     const keptAtShutdown = new Map<string, string>();
@@ -78,19 +76,19 @@ export function replayBinds(incarnations: readonly Incarnation[]): BindReplay {
         bind(slot, instanceId, line.time);
       } else if (line.msg === 'attached') {
         attached += 1;
-        if (bySlot.has(slot) && bySlot.get(slot) === instanceId) findings.push({ incarnation: n, kind: 'slot bound twice', slot, instanceId, other: instanceId, time: line.time });
+        if (ledger.holder(slot) === instanceId) findings.push({ incarnation: n, kind: 'slot bound twice', slot, instanceId, other: instanceId, time: line.time });
         bind(slot, instanceId, line.time);
       } else if (line.msg === 'detached') {
         detached += 1;
-        if (bySlot.get(slot) !== instanceId) {
-          findings.push({ incarnation: n, kind: 'detached an unbound slot', slot, instanceId, other: bySlot.get(slot) ?? '(free)', time: line.time });
+        const holder = ledger.holder(slot);
+        if (!ledger.unbind(slot, instanceId)) {
+          findings.push({ incarnation: n, kind: 'detached an unbound slot', slot, instanceId, other: holder ?? '(free)', time: line.time });
           continue;
         }
-        bySlot.delete(slot);
-        if (byInstance.get(instanceId) === slot) byInstance.delete(instanceId);
         if (line.why === SHUTDOWN_WHY) keptAtShutdown.set(slot, instanceId);
       }
     }
+    const bySlot = ledger.slots();
     for (const [slot, instanceId] of keptAtShutdown) if (!bySlot.has(slot)) bySlot.set(slot, instanceId);
     if (index > 0) {
       const restoredHere = new Set(incarnation.lines.filter((l) => l.msg === 'bind restored').map((l) => `${String(l.slot)} ${String(l.instanceId)}`));

@@ -151,6 +151,22 @@ describe.skipIf(SKIP !== undefined)(SKIP === undefined ? 'Fleet API: three daemo
     }
   });
 
+  it('should offer a named EAI again as soon as its detach has answered (the registry puts its state a moment later), and refuse it while bound', async () => {
+    const named = (members[1] as Member).slotIds[0] as string;
+    const through = [(members[0] as Member).daemon.endpoint];
+    const client = { instance_id: 'i-named-other', region: 'cn-hangzhou', vcpus: 4, memory_bytes: 8 * 2 ** 30 };
+    // Right after each detach the registry may still say InUse or Detaching: only a bind recorded there refuses the EAI.
+    for (let i = 0; i < 30; i++) {
+      const accelerator = await attach({ endpoints: through, slotId: named, instanceId: 'i-named', reconnect: false, heartbeat: false });
+      try {
+        expect(accelerator.slot.id).toBe(named);
+        if (i === 0) await expectStatus(call((members[0] as Member).raw.fleet, 'AttachEai', { client, eai_id: named }), status.FAILED_PRECONDITION, 'SLOT_BUSY');
+      } finally {
+        await accelerator.detach();
+      }
+    }
+  });
+
   it('should refuse to delete a bound slot, release a free one out of the Available list, and create it again', async () => {
     const d1 = members[1] as Member;
     const [busy, free] = d1.slotIds as [string, string];

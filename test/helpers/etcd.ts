@@ -8,16 +8,12 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { waitFor } from './wait.js';
 
-/** Members are killed this long after start whatever happens: a test run never leaves one behind. */
+/** Members are killed this long after start whatever happens (unless told otherwise): a test run never leaves one behind. */
 const MAX_LIFETIME_MS = 5 * 60_000;
 
-/**
- * Why etcd tests must skip, or undefined when they can run: etcd is on PATH, or CI=true
- * (where .ci/run installs Debian's etcd-server, and a missing etcd must fail, not skip).
- */
-export function etcdSkipReason(): string | undefined {
-  if (process.env.CI === 'true') return undefined;
-  const found = (process.env.PATH ?? '').split(delimiter).some((dir) => {
+/** Whether an executable `etcd` is on PATH. */
+export function etcdOnPath(): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
     try {
       accessSync(join(dir, 'etcd'), constants.X_OK);
       return true;
@@ -25,7 +21,15 @@ export function etcdSkipReason(): string | undefined {
       return false;
     }
   });
-  return found ? undefined : '(skipped: etcd is not on PATH; apt-get install etcd-server, as .ci/run does in CI)';
+}
+
+/**
+ * Why etcd tests must skip, or undefined when they can run: etcd is on PATH, or CI=true
+ * (where .ci/run installs Debian's etcd-server, and a missing etcd must fail, not skip).
+ */
+export function etcdSkipReason(): string | undefined {
+  if (process.env.CI === 'true') return undefined;
+  return etcdOnPath() ? undefined : '(skipped: etcd is not on PATH; apt-get install etcd-server, as .ci/run does in CI)';
 }
 
 export interface EtcdMember {
@@ -95,11 +99,18 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** Options of {@link startEtcd}. */
+export interface EtcdOptions {
+  /** Each member is killed this long after its start whatever happens, ms; default 5 minutes (the bench runs longer). */
+  readonly maxLifetimeMs?: number;
+}
+
 /**
  * Starts `size` etcd members (1 or 3) as one new cluster, each on two free loopback ports
  * with a temporary data dir, and resolves once every member reports healthy.
  */
-export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
+export async function startEtcd(size: 1 | 3 = 1, options: EtcdOptions = {}): Promise<EtcdCluster> {
+  const maxLifetimeMs = options.maxLifetimeMs ?? MAX_LIFETIME_MS;
   const dataDir = await mkdtemp(join(tmpdir(), 'eais-etcd-'));
   const ports = await freePorts(2 * size);
   const members: EtcdMember[] = Array.from({ length: size }, (_, i) => ({
@@ -142,7 +153,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
       startError ??= new Error(`cannot start etcd (${member.name}): ${err.message}; apt-get install etcd-server, as .ci/run does`);
       if (member.child === child) member.child = undefined;
     });
-    const bound = setTimeout(() => child.kill('SIGKILL'), MAX_LIFETIME_MS);
+    const bound = setTimeout(() => child.kill('SIGKILL'), maxLifetimeMs);
     bound.unref();
     child.once('exit', () => clearTimeout(bound));
     member.child = child;

@@ -28,6 +28,9 @@ import { authorize, type DaemonCore } from './daemon-core.js';
 /** Most candidates AttachEai answers with. */
 const MAX_CANDIDATES = 16;
 
+/** The states a slot passes through from Available with a bind and back. */
+const BIND_STATES: ReadonlySet<string> = new Set<SlotState>(['Available', 'Attaching', 'InUse', 'Detaching']);
+
 /** A listed slot as the API shows it, with its owner's address. */
 function eaiMessage(slot: ListedSlot, daemons: ReadonlyMap<string, DaemonRecord>): EaiMessage {
   return {
@@ -122,7 +125,10 @@ export function fleetService(core: DaemonCore, edge: CallEdge): UntypedServiceIm
         if (eai.region !== client.region) {
           throw createError('REGION_MISMATCH', `EAI ${eai.eai_id} is in region ${eai.region}, the client in ${clip(client.region)}; pick an EAI of your region`, { slotId: eai.eai_id });
         }
-        if (eai.state !== 'Available' || eai.instance_id !== '') {
+        // The registry's bind is the truth; the slot's state there follows its daemon's a moment
+        // later (a detach answers before InUse, Detaching and Available are put), so a state
+        // that a bind passes through, with no bind recorded, is left to the owner's Attach.
+        if (eai.instance_id !== '' || !BIND_STATES.has(eai.state)) {
           throw createError('SLOT_BUSY', `EAI ${eai.eai_id} is ${eai.instance_id === '' ? eai.state : 'bound to another client instance'}; pick another or omit the id`, { slotId: eai.eai_id });
         }
         return { candidates: [eai] };
