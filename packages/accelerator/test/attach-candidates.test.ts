@@ -22,6 +22,11 @@ describe('AttachEai candidates', () => {
     expect(orderFor([], 'cn-hangzhou-h', 'i-1')).toEqual([]);
   });
 
+  it('should offer unbound slots whose registry state lags (Detaching, InUse) after the Available ones of their zone', () => {
+    const lagging = [slot('a', 'cn-hangzhou-h'), { ...slot('b', 'cn-hangzhou-h'), state: 'Detaching' as const }, slot('c', 'cn-hangzhou-i')];
+    expect(orderFor(lagging, 'cn-hangzhou-h', 'i-1').map((s) => s.slotId)).toEqual(['a', 'b', 'c']);
+  });
+
   it('should spread clients over the first slot offered', () => {
     const firsts = new Set(Array.from({ length: 100 }, (_, i) => orderFor(slots, '', `i-${i}`)[0]?.slotId));
     expect(firsts.size).toBe(6);
@@ -34,7 +39,15 @@ describe('AttachEai candidates', () => {
       listSlots: async (): Promise<SlotPage> => {
         reads += 1;
         await new Promise<void>((resolve) => (release = resolve));
-        return { slots: [slots[0] as ListedSlot, { ...(slots[1] as ListedSlot), bind: { slotId: 'b', instanceId: 'i-x', daemonId: 'd0', attemptId: 'x', boundAtMs: 0 } }], revision: 7 };
+        return {
+          slots: [
+            slots[0] as ListedSlot,
+            { ...(slots[1] as ListedSlot), bind: { slotId: 'b', instanceId: 'i-x', daemonId: 'd0', attemptId: 'x', boundAtMs: 0 } },
+            { ...(slots[2] as ListedSlot), state: 'Released' },
+            { ...(slots[3] as ListedSlot), state: 'Detaching' },
+          ],
+          revision: 7,
+        };
       },
       listDaemons: async (): Promise<readonly DaemonRecord[]> => [{ daemonId: 'd0', address: '127.0.0.1:1', region: 'cn-hangzhou', zone: 'cn-hangzhou-h' }],
     } as unknown as FleetCore;
@@ -44,8 +57,8 @@ describe('AttachEai candidates', () => {
     release();
     const seen = await Promise.all(burst);
     expect(reads).toBe(1);
-    // Bound slots are not offered.
-    for (const s of seen) expect(s.slots.map((x) => x.slotId)).toEqual(['a']);
+    // Bound and Released slots are not offered; one the registry still has Detaching is.
+    for (const s of seen) expect(s.slots.map((x) => x.slotId)).toEqual(['a', 'd']);
     const later = reader.read('cn-hangzhou');
     await new Promise((resolve) => setImmediate(resolve));
     release();

@@ -20,16 +20,13 @@ import {
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { DaemonRecord, ListedSlot } from '../fleet/registry.js';
 import { MAX_LIST_IDS, MAX_PAGE_SIZE } from '../fleet/registry.js';
-import { FreeSlotReads, orderFor } from './attach-candidates.js';
+import { BIND_STATES, FreeSlotReads, orderFor } from './attach-candidates.js';
 import type { CallEdge } from './call-edge.js';
 import { unary } from './call-edge-grpc.js';
 import { authorize, type DaemonCore } from './daemon-core.js';
 
 /** Most candidates AttachEai answers with. */
 const MAX_CANDIDATES = 16;
-
-/** The states a slot passes through from Available with a bind and back. */
-const BIND_STATES: ReadonlySet<string> = new Set<SlotState>(['Available', 'Attaching', 'InUse', 'Detaching']);
 
 /** A listed slot as the API shows it, with its owner's address. */
 function eaiMessage(slot: ListedSlot, daemons: ReadonlyMap<string, DaemonRecord>): EaiMessage {
