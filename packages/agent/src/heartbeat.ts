@@ -66,11 +66,20 @@ export class Heartbeat {
       this.#lateAtMs = now;
     }
     let again: 'retry' | 'stop' | 'beat' = 'beat';
+    let failure: { err: unknown } | undefined;
     try {
       await this.hooks.beat(this.intervalMs, fresh);
     } catch (err) {
-      again = this.hooks.failed(err);
+      failure = { err };
     }
+    // The beat's deadline is one interval: one that settles much later waited on a blocked
+    // loop (the loop blocked while the beat was in flight, which the timer cannot see).
+    const settledAt = Date.now();
+    if (settledAt - now > 2 * this.intervalMs) {
+      this.#lateMs = settledAt - now - this.intervalMs;
+      this.#lateAtMs = settledAt;
+    }
+    if (failure !== undefined) again = this.hooks.failed(failure.err);
     if (!this.#running || this.#timer !== undefined || again === 'stop') return;
     if (again === 'retry') this.#schedule(this.retryMs, true);
     else this.#schedule(this.intervalMs, false);
