@@ -44,6 +44,20 @@ export interface DaemonOptions {
  * daemon stops by itself after 5 minutes (--exit-after) should a test forget it.
  */
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonProcess> {
+  if (options.port === undefined || options.port === 0) return startOnce(options);
+  // A fixed port freed by a killed daemon may be held a moment by another process's
+  // connection (its ephemeral port): try again, bounded, rather than fail the test.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 20 || !/No address added/.test((err as Error).message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function startOnce(options: DaemonOptions): Promise<DaemonProcess> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'eais-test-')));
   const child = spawn(
     process.execPath,
