@@ -1,0 +1,146 @@
+// TF.js layers models converted to ONNX: each model's outputs on onnxruntime-node (CPU) against
+// the same model on TF.js (wasm, the daemon's CPU engine) for seeded random inputs, the names
+// the TF.js engine gives its inputs and outputs, and the FLOPs both counters see.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertTfjs, convertTfjsLayers, type Converted, type NotConverted } from '../src/convert/convert.js';
+import { kerasFlopCounter } from '../src/flops/flops-keras.js';
+import { onnxFlopCounter } from '../src/flops/flops-onnx.js';
+import { localTf } from '../../../test/helpers/tf-local.js';
+import { nsfwModel, sequentialModel, upscalerModel, type NsfwModelName } from '../../../test/helpers/tf-models.js';
+
+type Tf = Awaited<ReturnType<typeof localTf>>;
+type TfModel = import('@tensorflow/tfjs').LayersModel;
+type TfTensor = import('@tensorflow/tfjs').Tensor;
+interface ModelJson {
+  format?: string;
+  modelTopology: object;
+  weightsManifest: { paths: string[]; weights: import('@tensorflow/tfjs').io.WeightsManifestEntry[] }[];
+}
+
+/** Largest |a − b| over the largest |b|: the parity measure (1e-4 allowed). */
+function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i += 1) {
+    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
+    scale = Math.max(scale, Math.abs(Number(b[i])));
+  }
+  return diff / (scale || 1);
+}
+
+/** Deterministic values in [lo, hi). */
+function seeded(count: number, seed: number, lo = 0, hi = 1): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: count }, () => lo + ((s = (s * 16807) % 2147483647) / 2147483647) * (hi - lo));
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function expectConverted(result: Converted | NotConverted): Converted {
+  if (!result.ok) throw new Error(`not converted: ${result.why}`);
+  return result;
+}
+
+/** A model folder's model.json and its shards concatenated in manifest order. */
+function readFolder(dir: string): { json: ModelJson; weights: Uint8Array } {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelJson;
+  return { json, weights: new Uint8Array(Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))))) };
+}
+
+/** A model built here, as its model.json (one shard) and weight bytes. */
+async function artifacts(tf: Tf, model: TfModel): Promise<{ json: ModelJson; weights: Uint8Array }> {
+  let saved: import('@tensorflow/tfjs').io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => ((saved = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+  const a = saved as import('@tensorflow/tfjs').io.ModelArtifacts;
+  const data = a.weightData as ArrayBuffer;
+  return { json: { format: 'layers-model', modelTopology: a.modelTopology as object, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs ?? [] }] }, weights: new Uint8Array(data) };
+}
+
+/** A layers model loaded in TF.js from its model.json and weights. */
+async function loadTfjs(tf: Tf, json: ModelJson, weights: Uint8Array): Promise<TfModel> {
+  const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: buffer }));
+}
+
+/** The input and output names the TF.js engine gives a layers model (see engine-tfjs.ts layerNames). */
+function engineNames(model: TfModel): { inputs: string[]; outputs: string[] } {
+  const names = (list: readonly string[], tensors: readonly { sourceLayer: { name: string } }[]) => (list.length === tensors.length ? [...list] : tensors.map((t) => t.sourceLayer.name));
+  return { inputs: names(model.inputNames, model.inputs), outputs: names(model.outputNames, model.outputs) };
+}
+
+/** Every output of the TF.js model for these inputs, in output order. */
+async function tfjsRun(tf: Tf, model: TfModel, feeds: { data: Float32Array; shape: number[] }[]): Promise<Float32Array[]> {
+  const xs = feeds.map((f) => tf.tensor(f.data, f.shape));
+  try {
+    const out = model.predict(xs.length === 1 ? (xs[0] as TfTensor) : xs) as TfTensor | TfTensor[];
+    const list = Array.isArray(out) ? out : [out];
+    const values = await Promise.all(list.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(list);
+    return values;
+  } finally {
+    tf.dispose(xs);
+  }
+}
+
+const sessions: ort.InferenceSession[] = [];
+
+/** The converted model on ORT against TF.js at each input shape; returns the diffs, by shape. */
+async function parity(tf: Tf, model: TfModel, converted: Converted, shapes: number[][][]): Promise<Record<string, number>> {
+  const session = await ort.InferenceSession.create(converted.onnx);
+  sessions.push(session);
+  const names = engineNames(model);
+  expect(converted.inputs.map((i) => i.name)).toEqual(names.inputs);
+  expect(converted.outputs.map((o) => o.name)).toEqual(names.outputs);
+  expect(session.inputNames).toEqual(names.inputs);
+  expect(session.outputNames).toEqual(names.outputs);
+  const diffs: Record<string, number> = {};
+  for (const [n, inputShapes] of shapes.entries()) {
+    const feeds = inputShapes.map((shape, i) => ({ data: seeded(size(shape), 11 + 7 * n + i), shape }));
+    const want = await tfjsRun(tf, model, feeds);
+    const got = await session.run(Object.fromEntries(feeds.map((f, i) => [names.inputs[i] as string, new ort.Tensor('float32', f.data, f.shape)])));
+    const label = inputShapes.map((s) => s.join('×')).join(', ');
+    names.outputs.forEach((name, k) => {
+      const out = got[name] as ort.Tensor;
+      expect(out.data.length, `${name} at ${label}`).toBe((want[k] as Float32Array).length);
+      const diff = relativeDiff(out.data as Float32Array, want[k] as Float32Array);
+      diffs[`${name} at ${label}`] = diff;
+      expect(diff, `${name} at ${label}`).toBeLessThan(1e-4);
+    });
+  }
+  return diffs;
+}
+
+afterAll(async () => {
+  await Promise.all(sessions.map((s) => s.release()));
+});
+
+describe('convertTfjsLayers on nsfwjs models', () => {
+  const cases: { name: NsfwModelName; side: number; batches: number[] }[] = [
+    { name: 'mobilenet_v2', side: 224, batches: [1, 3] },
+    { name: 'inception_v3', side: 299, batches: [1, 2] },
+  ];
+  const folders = new Map<NsfwModelName, string>();
+  beforeAll(async () => {
+    for (const c of cases) folders.set(c.name, await nsfwModel(c.name));
+  }, 600_000);
+
+  for (const c of cases) {
+    it(`should match TF.js on ${c.name} within 1e-4 at batch ${c.batches.join(' and ')}`, async () => {
+      const tf = await localTf('wasm');
+      const { json, weights } = readFolder(folders.get(c.name) as string);
+      const converted = expectConverted(convertTfjs(json, weights));
+      const model = await loadTfjs(tf, json, weights);
+      try {
+        const diffs = await parity(tf, model, converted, c.batches.map((n) => [[n, c.side, c.side, 3]]));
+        console.log(`${c.name}: ${JSON.stringify(diffs)}; ${converted.notes.join('; ')}`);
+      } finally {
+        model.dispose();
+      }
+    }, 600_000);
+  }
+});
