@@ -144,3 +144,127 @@ describe('convertTfjsLayers on nsfwjs models', () => {
     }, 600_000);
   }
 });
+
+/** Sets every weight of a model built here to seeded values (variances positive). */
+function seedWeights(tf: Tf, model: TfModel): TfModel {
+  model.setWeights(
+    model.weights.map((w, i) => {
+      const positive = /variance/.test(w.name);
+      return tf.tensor(seeded(size(w.shape as number[]), 101 + i, positive ? 0.5 : -0.5, positive ? 1.5 : 0.5), w.shape as number[]);
+    }),
+  );
+  return model;
+}
+
+interface BuiltCase {
+  readonly name: string;
+  readonly build: (tf: Tf) => TfModel;
+  /** Input shapes per run (one list per run, one shape per input). */
+  readonly shapes: number[][][];
+}
+
+const BUILT: readonly BuiltCase[] = [
+  {
+    name: 'a Sequential CNN with free spatial dims (Conv2D, BN, pooling, depthwise, separable, global pooling)',
+    build: (tf) =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({ inputShape: [null, null, 3], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }),
+          tf.layers.batchNormalization(),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'relu6' }),
+          tf.layers.separableConv2d({ filters: 12, kernelSize: 3, strides: 2, activation: 'swish' }),
+          tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }),
+          tf.layers.conv2d({ filters: 6, kernelSize: [1, 3], dilationRate: 2, padding: 'same', activation: 'hardSigmoid' }),
+          tf.layers.globalAveragePooling2d({}),
+          tf.layers.dense({ units: 4, activation: 'softmax' }),
+        ],
+      }),
+    shapes: [[[1, 16, 16, 3]], [[3, 16, 16, 3]], [[2, 21, 13, 3]]],
+  },
+  {
+    name: 'a Sequential MLP (Flatten, Dense, Dropout, activations, ReLU, LeakyReLU, PReLU, ELU, Softmax)',
+    build: (tf) =>
+      tf.sequential({
+        layers: [
+          tf.layers.flatten({ inputShape: [4, 4, 2] }),
+          tf.layers.dense({ units: 16, activation: 'elu' }),
+          tf.layers.dropout({ rate: 0.5 }),
+          tf.layers.dense({ units: 12, activation: 'selu' }),
+          tf.layers.leakyReLU({ alpha: 0.1 }),
+          tf.layers.dense({ units: 12, activation: 'softplus' }),
+          tf.layers.prelu({}),
+          tf.layers.dense({ units: 10, activation: 'tanh' }),
+          tf.layers.reLU({ maxValue: 0.5 }),
+          tf.layers.dense({ units: 8, activation: 'sigmoid' }),
+          tf.layers.elu({}),
+          tf.layers.dense({ units: 6, activation: 'softsign' }),
+          tf.layers.dense({ units: 5 }),
+          tf.layers.softmax({}),
+        ],
+      }),
+    shapes: [[[1, 4, 4, 2]], [[5, 4, 4, 2]]],
+  },
+  {
+    name: 'a functional model with residual branches, merges, padding, cropping, upsampling and two outputs',
+    build: (tf) => {
+      const x = tf.input({ shape: [12, 12, 4], name: 'image' });
+      const c1 = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(x) as import('@tensorflow/tfjs').SymbolicTensor;
+      const c2 = tf.layers.conv2d({ filters: 8, kernelSize: 1, useBias: false }).apply(x) as import('@tensorflow/tfjs').SymbolicTensor;
+      type S = import('@tensorflow/tfjs').SymbolicTensor;
+      const s = tf.layers.add().apply([c1, c2]) as S;
+      const n = tf.layers.batchNormalization({ center: false }).apply(s) as S;
+      const g = tf.layers.multiply().apply([n, tf.layers.activation({ activation: 'sigmoid' }).apply(n) as S]) as S;
+      const d = tf.layers.minimum().apply([g, c2]) as S;
+      const avg = tf.layers.average().apply([g, d, c1]) as S;
+      const mx = tf.layers.maximum().apply([avg, c1]) as S;
+      const cat = tf.layers.concatenate().apply([mx, x]) as S;
+      const padded = tf.layers.zeroPadding2d({ padding: [[1, 0], [0, 2]] }).apply(cat) as S;
+      const cropped = tf.layers.cropping2D({ cropping: [[0, 1], [2, 0]] }).apply(padded) as S;
+      const up = tf.layers.upSampling2d({ size: [2, 2] }).apply(cropped) as S;
+      const pooled = tf.layers.maxPooling2d({ poolSize: 2 }).apply(up) as S;
+      const bilinear = tf.layers.upSampling2d({ size: [2, 3], interpolation: 'bilinear' }).apply(pooled) as S;
+      const down = tf.layers.averagePooling2d({ poolSize: 3, strides: [2, 3], padding: 'same' }).apply(bilinear) as S;
+      const head = tf.layers.dense({ units: 5, name: 'scores' }).apply(tf.layers.globalMaxPooling2d({}).apply(down) as S) as S;
+      const moved = tf.layers.permute({ dims: [3, 1, 2] }).apply(pooled) as S;
+      const reshaped = tf.layers.reshape({ targetShape: [12, 144] }).apply(moved) as S;
+      const side = tf.layers.dense({ units: 3, activation: 'relu', name: 'side' }).apply(reshaped) as S;
+      return tf.model({ inputs: x, outputs: [head, side] });
+    },
+    shapes: [[[1, 12, 12, 4]], [[4, 12, 12, 4]]],
+  },
+  {
+    name: 'a functional model with two inputs and a nested Sequential model called twice',
+    build: (tf) => {
+      type S = import('@tensorflow/tfjs').SymbolicTensor;
+      const inner = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 8, activation: 'relu' }), tf.layers.dense({ units: 4 })] });
+      const a = tf.input({ shape: [6], name: 'left' });
+      const b = tf.input({ shape: [6], name: 'right' });
+      const joined = tf.layers.concatenate({ axis: 1 }).apply([inner.apply(a) as S, inner.apply(b) as S]) as S;
+      return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 2, activation: 'softmax' }).apply(joined) as S });
+    },
+    shapes: [
+      [[1, 6], [1, 6]],
+      [[3, 6], [3, 6]],
+    ],
+  },
+];
+
+describe('convertTfjsLayers on models built with tf.sequential and tf.model', () => {
+  for (const c of BUILT) {
+    it(`should match TF.js on ${c.name}`, async () => {
+      const tf = await localTf('wasm');
+      const built = seedWeights(tf, c.build(tf));
+      const { json, weights } = await artifacts(tf, built);
+      built.dispose();
+      const model = await loadTfjs(tf, json, weights);
+      try {
+        const converted = expectConverted(convertTfjsLayers(json, weights));
+        const diffs = await parity(tf, model, converted, c.shapes);
+        console.log(`${c.name}: ${JSON.stringify(diffs)}; ${converted.notes.join('; ')}`);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});

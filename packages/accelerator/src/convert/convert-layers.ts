@@ -3,7 +3,7 @@
 // names the graph's inputs and outputs as the TF.js engine does.
 
 import type { Layer } from '../flops/flops-keras-layers.js';
-import { NESTED_MODELS, readKerasTopology, tensorKey, type KerasTopology } from '../flops/flops-keras-topology.js';
+import { firstNode, NESTED_MODELS, readKerasTopology, tensorKey, type KerasTopology } from '../flops/flops-keras-topology.js';
 import { GraphBuilder } from './convert-builder.js';
 import type { WalkedGraph } from './convert-graph.js';
 import type { LayerContext, LayerRule } from './convert-layers-context.js';
@@ -79,7 +79,7 @@ function callLayer(walk: Walk, layer: Layer, ins: TfValue[]): TfValue[] {
 /** Converts every call of a topology's layers, fed `feeds` for its inputs; returns its outputs. */
 function runTopology(walk: Walk, t: KerasTopology, feeds: readonly TfValue[]): TfValue[] {
   const env = new Map<string, TfValue>(t.inputs.map((input, i) => [input.key, feeds[i] as TfValue]));
-  const pending = t.layers.filter((l) => l.className !== 'InputLayer').flatMap((layer) => layer.calls.map((call, node) => ({ layer, node, call })));
+  const pending = t.layers.filter((l) => l.className !== 'InputLayer').flatMap((layer) => layer.calls.map((call, i) => ({ layer, node: i + firstNode(layer), call })));
   // model.json lists a layer after its inputs, but a shared layer's later calls may read
   // layers listed after it: each round converts the first call whose inputs exist.
   while (pending.length > 0) {

@@ -27,6 +27,15 @@ export interface KerasTopology {
   readonly outputs: readonly { readonly name: string; readonly key: string }[];
 }
 
+/**
+ * The node index of a layer's first call as other layers refer to it: 1 for a nested model
+ * built on its own input (that build is its node 0, which Keras and TF.js do not save), else 0.
+ */
+export function firstNode(layer: Layer): number {
+  if (!NESTED_MODELS.has(layer.className)) return 0;
+  return readKerasTopology({ class_name: layer.className, config: layer.config }).inputs.every((i) => i.shape.length > 0) ? 1 : 0;
+}
+
 /** Reads a call's inputs in the Keras 2 (`[name, node, tensor, kwargs]`) or Keras 3 (`keras_history`) form. */
 function callInputs(node: unknown): string[] {
   const out: string[] = [];
