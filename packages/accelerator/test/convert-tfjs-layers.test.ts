@@ -119,6 +119,27 @@ afterAll(async () => {
   await Promise.all(sessions.map((s) => s.release()));
 });
 
+/** Median and min of `times` in ms, for the report. */
+function timing(times: number[]): string {
+  const sorted = [...times].sort((a, b) => a - b);
+  return `median ${(sorted[Math.floor(sorted.length / 2)] as number).toFixed(1)} ms, min ${(sorted[0] as number).toFixed(1)} ms`;
+}
+
+/** ORT and TF.js timed on the same input, alternately, `reps` times each (after one warm-up each). */
+async function interleaved(run: { ort: () => Promise<unknown>; tfjs: () => Promise<unknown> }, reps: number): Promise<string> {
+  const times = { ort: [] as number[], tfjs: [] as number[] };
+  await run.ort();
+  await run.tfjs();
+  for (let i = 0; i < reps; i += 1) {
+    for (const engine of ['ort', 'tfjs'] as const) {
+      const start = performance.now();
+      await run[engine]();
+      times[engine].push(performance.now() - start);
+    }
+  }
+  return `ORT ${timing(times.ort)}; TF.js wasm ${timing(times.tfjs)}`;
+}
+
 describe('convertTfjsLayers on nsfwjs models', () => {
   const cases: { name: NsfwModelName; side: number; batches: number[] }[] = [
     { name: 'mobilenet_v2', side: 224, batches: [1, 3] },
@@ -126,23 +147,117 @@ describe('convertTfjsLayers on nsfwjs models', () => {
   ];
   const folders = new Map<NsfwModelName, string>();
   beforeAll(async () => {
-    for (const c of cases) folders.set(c.name, await nsfwModel(c.name));
+    for (const name of ['mobilenet_v2', 'inception_v3', 'mobilenet_v2_mid'] as const) folders.set(name, await nsfwModel(name));
   }, 600_000);
 
   for (const c of cases) {
-    it(`should match TF.js on ${c.name} within 1e-4 at batch ${c.batches.join(' and ')}`, async () => {
+    it(`should match TF.js on ${c.name} within 1e-4 at batch ${c.batches.join(' and ')}, and count the FLOPs the Keras counter counts`, async () => {
       const tf = await localTf('wasm');
-      const { json, weights } = readFolder(folders.get(c.name) as string);
+      const folder = folders.get(c.name) as string;
+      const { json, weights } = readFolder(folder);
       const converted = expectConverted(convertTfjs(json, weights));
       const model = await loadTfjs(tf, json, weights);
       try {
         const diffs = await parity(tf, model, converted, c.batches.map((n) => [[n, c.side, c.side, 3]]));
-        console.log(`${c.name}: ${JSON.stringify(diffs)}; ${converted.notes.join('; ')}`);
+        const shape = [1, c.side, c.side, 3];
+        const file = join(mkdtempSync(join(tmpdir(), 'eais-convert-')), 'model.onnx');
+        writeFileSync(file, converted.onnx);
+        const onnx = (await onnxFlopCounter(file)).count({ input_1: shape });
+        const keras = (await kerasFlopCounter(folder)).count({ input_1: shape });
+        expect(Math.abs(onnx.macs - keras.macs) / keras.macs).toBeLessThan(0.01);
+        expect(Math.abs(onnx.fp32 - keras.fp32) / keras.fp32).toBeLessThan(0.01);
+        const session = sessions[sessions.length - 1] as ort.InferenceSession;
+        const x = seeded(size(shape), 5);
+        const speed = await interleaved({ ort: () => session.run({ input_1: new ort.Tensor('float32', x, shape) }), tfjs: () => tfjsRun(tf, model, [{ data: x, shape }]) }, 5);
+        console.log(`${c.name}: ${JSON.stringify(diffs)}; MACs ONNX ${onnx.macs} vs Keras ${keras.macs}, FLOPs ${onnx.fp32} vs ${keras.fp32}; batch 1: ${speed}; ${converted.notes.join('; ')}`);
       } finally {
         model.dispose();
       }
     }, 600_000);
   }
+
+  it('should pass mobilenet_v2_mid, a graph model, to the graph converter and match TF.js at batch 1 and 3', async () => {
+    const tf = await localTf('wasm');
+    const { json, weights } = readFolder(folders.get('mobilenet_v2_mid') as string);
+    expect(json.format).toBe('graph-model');
+    const converted = expectConverted(convertTfjs(json, weights));
+    const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+    const model = await tf.loadGraphModel(tf.io.fromMemory({ ...json, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: buffer }));
+    const session = await ort.InferenceSession.create(converted.onnx);
+    sessions.push(session);
+    const input = converted.inputs[0] as Converted['inputs'][number];
+    const diffs: Record<string, number> = {};
+    try {
+      for (const batch of [1, 3]) {
+        const shape = (input.shape as number[]).map((d, i) => (i === 0 && d < 0 ? batch : d));
+        const x = seeded(size(shape), 3 + batch);
+        const xt = tf.tensor(x, shape);
+        const out = model.execute(xt, converted.outputs.map((o) => o.name));
+        const list = Array.isArray(out) ? out : [out];
+        const want = await Promise.all(list.map((t) => t.data() as Promise<Float32Array>));
+        tf.dispose([xt, ...list]);
+        const got = await session.run({ [input.name]: new ort.Tensor('float32', x, shape) });
+        converted.outputs.forEach((o, k) => {
+          const diff = relativeDiff((got[o.name] as ort.Tensor).data as Float32Array, want[k] as Float32Array);
+          diffs[`${o.name} at ${shape.join('×')}`] = diff;
+          expect(diff, `${o.name} at batch ${batch}`).toBeLessThan(1e-4);
+        });
+      }
+      console.log(`mobilenet_v2_mid: ${JSON.stringify(diffs)}; ${converted.notes.join('; ')}`);
+    } finally {
+      model.dispose();
+    }
+  }, 600_000);
+});
+
+describe('convertTfjsLayers on the layers models of the daemon tests', () => {
+  it('should name the inputs as the TF.js engine does: an InputLayer, or the input Keras adds to a Sequential model', async () => {
+    const tf = await localTf('wasm');
+    for (const [folder, input] of [
+      [await sequentialModel(), 'conv_input'],
+      [await sequentialModel({ inputLayer: true }), 'pixels'],
+    ] as const) {
+      const { json, weights } = readFolder(folder);
+      const converted = expectConverted(convertTfjsLayers(json, weights));
+      expect(converted.inputs.map((i) => i.name)).toEqual([input]);
+      const model = await loadTfjs(tf, json, weights);
+      try {
+        await parity(tf, model, converted, [[[1, 4, 4, 2]], [[3, 4, 4, 2]]]);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
+  it('should match TF.js on the upscaler (free spatial dims, UpSampling2D) at two image sizes and batches', async () => {
+    const tf = await localTf('wasm');
+    const { json, weights } = readFolder(await upscalerModel());
+    const converted = expectConverted(convertTfjsLayers(json, weights));
+    expect(converted.inputs).toEqual([{ name: 'LR', dtype: 'float32', shape: [-1, -1, -1, 3] }]);
+    const model = await loadTfjs(tf, json, weights);
+    try {
+      await parity(tf, model, converted, [[[1, 8, 8, 3]], [[2, 5, 11, 3]]]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('should name the layer classes it lacks (Lambda among them) instead of converting', async () => {
+    const { json, weights } = readFolder(await sequentialModel({ inputLayer: true }));
+    const topology = structuredClone(json.modelTopology) as { model_config: { config: { layers: object[] } } };
+    topology.model_config.config.layers.splice(2, 0, { class_name: 'Lambda', config: { name: 'lambda', function: ['4wEAAAAAAAAA', null, null] } }, { class_name: 'Conv3D', config: { name: 'volume' } });
+    const result = convertTfjs({ ...json, modelTopology: topology }, weights);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.unsupported).toEqual(['Conv3D', 'Lambda']);
+    expect(result.why).toMatch(/Lambda layer holds Python code/);
+  });
+
+  it('should reject arguments that are not a layers model, quoting the argument', () => {
+    expect(() => convertTfjsLayers({ modelTopology: { node: [] } }, new Uint8Array())).toThrow(/'modelJson'/);
+    expect(() => convertTfjsLayers({ modelTopology: { class_name: 'Sequential', config: { layers: [] } } }, [] as never)).toThrow(/'weights'/);
+    expect(() => convertTfjs({ format: 'saved-model' }, new Uint8Array())).toThrow(/'modelJson'/);
+  });
 });
 
 /** Sets every weight of a model built here to seeded values (variances positive). */
