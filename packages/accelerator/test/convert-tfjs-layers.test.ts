@@ -292,13 +292,13 @@ const BUILT: readonly BuiltCase[] = [
           tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }),
           tf.layers.conv2d({ filters: 6, kernelSize: [1, 3], dilationRate: 2, padding: 'same', activation: 'hardSigmoid' }),
           tf.layers.globalAveragePooling2d({}),
-          tf.layers.dense({ units: 4, activation: 'softmax' }),
+          tf.layers.dense({ units: 4 }),
         ],
       }),
     shapes: [[[1, 16, 16, 3]], [[3, 16, 16, 3]], [[2, 21, 13, 3]]],
   },
   {
-    name: 'a Sequential MLP (Flatten, Dense, Dropout, activations, ReLU, LeakyReLU, PReLU, ELU, Softmax)',
+    name: 'a Sequential MLP (Flatten, Dense, Dropout, activations, ReLU, LeakyReLU, PReLU, ELU, ThresholdedReLU, Softmax)',
     build: (tf) =>
       tf.sequential({
         layers: [
@@ -314,8 +314,12 @@ const BUILT: readonly BuiltCase[] = [
           tf.layers.dense({ units: 8, activation: 'sigmoid' }),
           tf.layers.elu({}),
           tf.layers.dense({ units: 6, activation: 'softsign' }),
+          tf.layers.thresholdedReLU({ theta: 0.1 }),
+          tf.layers.dense({ units: 6, activation: 'mish' }),
+          tf.layers.dense({ units: 6, activation: 'gelu' }),
           tf.layers.dense({ units: 5 }),
           tf.layers.softmax({}),
+          tf.layers.dense({ units: 3 }),
         ],
       }),
     shapes: [[[1, 4, 4, 2]], [[5, 4, 4, 2]]],
@@ -349,13 +353,14 @@ const BUILT: readonly BuiltCase[] = [
     shapes: [[[1, 12, 12, 4]], [[4, 12, 12, 4]]],
   },
   {
-    name: 'a functional model with two inputs and a nested Sequential model called twice',
+    name: 'a functional model with two inputs, a nested Sequential model and a Dense layer, each called twice',
     build: (tf) => {
       type S = import('@tensorflow/tfjs').SymbolicTensor;
       const inner = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 8, activation: 'relu' }), tf.layers.dense({ units: 4 })] });
       const a = tf.input({ shape: [6], name: 'left' });
       const b = tf.input({ shape: [6], name: 'right' });
-      const joined = tf.layers.concatenate({ axis: 1 }).apply([inner.apply(a) as S, inner.apply(b) as S]) as S;
+      const shared = tf.layers.dense({ units: 4, activation: 'tanh' });
+      const joined = tf.layers.concatenate({ axis: 1 }).apply([inner.apply(a) as S, inner.apply(b) as S, shared.apply(a) as S, shared.apply(b) as S]) as S;
       return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 2, activation: 'softmax' }).apply(joined) as S });
     },
     shapes: [

@@ -7,7 +7,17 @@ import { axisOf, UNKNOWN, type TfValue } from './convert-value.js';
 
 type Activation = (k: LayerContext, x: TfValue) => TfValue;
 
-/** TF.js's activations by Keras name (hard_sigmoid is TF.js's: clip(0.2·x + 0.5, 0, 1)). */
+/** x · 0.5 · (1 + erf(x/√2)): GELU as TF.js's gelu computes it. */
+function gelu(k: LayerContext, x: TfValue): TfValue {
+  const { b } = k;
+  const erf = b.unary('Erf', binary(b, 'Div', x, b.scalarLike(x, Math.SQRT2)));
+  return binary(b, 'Mul', x, binary(b, 'Mul', b.scalarLike(x, 0.5), binary(b, 'Add', b.scalarLike(x, 1), erf)));
+}
+
+/**
+ * TF.js's activations by Keras name, snake_case as model.json writes them (hard_sigmoid is
+ * TF.js's: clip(0.2·x + 0.5, 0, 1)).
+ */
 const ACTIVATIONS: Readonly<Record<string, Activation>> = {
   linear: (_, x) => x,
   relu: (k, x) => tfOp(k, 'Relu', [x]),
@@ -22,13 +32,15 @@ const ACTIVATIONS: Readonly<Record<string, Activation>> = {
   hard_sigmoid: (k, x) => k.b.unary('HardSigmoid', x, { alpha: { f: 0.2 }, beta: { f: 0.5 } }),
   swish: (k, x) => binary(k.b, 'Mul', x, tfOp(k, 'Sigmoid', [x])),
   mish: (k, x) => binary(k.b, 'Mul', x, tfOp(k, 'Tanh', [tfOp(k, 'Softplus', [x])])),
+  gelu,
   softmax: (k, x) => k.b.unary('Softmax', x, { axis: -1 }),
 };
 
 /** Applies the activation a layer's config names (`activation`; none or linear: `x` itself). */
 export function activate(k: LayerContext, x: TfValue, name: unknown = k.c.activation): TfValue {
   if (name === undefined || name === null || name === '') return x;
-  const rule = typeof name === 'string' ? ACTIVATIONS[name] : undefined;
+  // TF.js writes snake_case; a camelCase name (hardSigmoid) is read the same.
+  const rule = typeof name === 'string' ? ACTIVATIONS[name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] : undefined;
   if (rule === undefined) layerUnsupported(k, `activation ${typeof name === 'string' ? name : JSON.stringify(name)}`);
   return rule(k, x);
 }
