@@ -353,6 +353,25 @@ const BUILT: readonly BuiltCase[] = [
     shapes: [[[1, 12, 12, 4]], [[4, 12, 12, 4]]],
   },
   {
+    name: 'a channels_first CNN (Conv2D, pooling, padding, upsampling, Flatten)',
+    build: (tf) => {
+      const dataFormat = 'channelsFirst' as const;
+      return tf.sequential({
+        layers: [
+          tf.layers.conv2d({ inputShape: [3, 8, 10], filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', dataFormat }),
+          tf.layers.maxPooling2d({ poolSize: 2, dataFormat }),
+          tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', dataFormat }),
+          tf.layers.zeroPadding2d({ padding: [1, 2], dataFormat }),
+          tf.layers.upSampling2d({ size: [2, 1], dataFormat }),
+          tf.layers.averagePooling2d({ poolSize: 2, dataFormat }),
+          tf.layers.flatten({ dataFormat }),
+          tf.layers.dense({ units: 4 }),
+        ],
+      });
+    },
+    shapes: [[[1, 3, 8, 10]], [[2, 3, 8, 10]]],
+  },
+  {
     name: 'a functional model with two inputs, a nested Sequential model and a Dense layer, each called twice',
     build: (tf) => {
       type S = import('@tensorflow/tfjs').SymbolicTensor;
@@ -387,4 +406,22 @@ describe('convertTfjsLayers on models built with tf.sequential and tf.model', ()
       }
     });
   }
+});
+
+describe('convertTfjsLayers on BatchNormalization off the last axis', () => {
+  it('should normalize the configured axis as Keras does, and note that TF.js normalizes the last one', async () => {
+    const tf = await localTf('wasm');
+    const model = tf.sequential({ layers: [tf.layers.batchNormalization({ inputShape: [2, 1, 3], axis: 1, epsilon: 0 })] });
+    model.setWeights([tf.tensor([1, 2]), tf.tensor([10, 20]), tf.tensor([0, 1]), tf.tensor([1, 4])]);
+    const { json, weights } = await artifacts(tf, model);
+    const converted = expectConverted(convertTfjsLayers(json, weights));
+    expect(converted.notes.join('\n')).toMatch(/BatchNormalization on axis 1, which TF.js applies along the last axis/);
+    const session = await ort.InferenceSession.create(converted.onnx);
+    sessions.push(session);
+    const name = converted.inputs[0]?.name as string;
+    const got = await session.run({ [name]: new ort.Tensor('float32', new Float32Array(6).fill(3), [1, 2, 1, 3]) });
+    // Channel 0: 1·(3 − 0)/1 + 10; channel 1: 2·(3 − 1)/2 + 20, each over its 3 elements.
+    expect(Array.from((got[converted.outputs[0]?.name as string] as ort.Tensor).data as Float32Array)).toEqual([13, 13, 13, 22, 22, 22]);
+    model.dispose();
+  });
 });

@@ -21,6 +21,8 @@ export interface LayerContext {
   readonly b: GraphBuilder;
   /** The layer's weight of this Keras name (`kernel`, `bias`, `moving_mean`), or a ConvertError. */
   weight(name: string): TfValue;
+  /** Adds a note to the conversion's result. */
+  note(text: string): void;
 }
 
 /** One Keras layer class: the output of a call. */

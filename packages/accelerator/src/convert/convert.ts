@@ -63,7 +63,7 @@ function convert(name: string, opset: number, options: ConvertOptions, walk: () 
   try {
     const walked = walk();
     const b = walked.builder;
-    const notes: string[] = [];
+    const notes: string[] = [...(walked.notes ?? [])];
     let nodes = b.nodes;
     if (options.keepTransposes !== true) {
       const result = optimizeLayout(b.nodes, b.initializers, new Set(walked.outputs.map((o) => o.name)));
