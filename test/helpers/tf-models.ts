@@ -81,7 +81,7 @@ function inWorker(source: string, workerData: unknown): Promise<void> {
   });
 }
 
-export type NsfwModelName = 'mobilenet_v2' | 'inception_v3';
+export type NsfwModelName = 'mobilenet_v2' | 'inception_v3' | 'mobilenet_v2_mid';
 export type HumanModelName =
   | 'emotion'
   | 'blazeface'
@@ -96,9 +96,10 @@ export type HumanModelName =
   | 'movenet-lightning';
 
 /**
- * nsfwjs's Keras models as TF.js layers-model folders: mobilenet_v2 (224×224×3) and
- * inception_v3 (299×299×3), 5 classes each. Built in a worker thread when not cached, so the
- * caller's event loop keeps running.
+ * nsfwjs's models as TF.js model folders: the Keras (layers-model) mobilenet_v2 (224×224×3)
+ * and inception_v3 (299×299×3), and mobilenet_v2_mid, a graph model (its model.json says so),
+ * 5 classes each. Built in a worker thread when not cached, so the caller's event loop keeps
+ * running.
  */
 export function nsfwModel(name: NsfwModelName): Promise<string> {
   return cached(`nsfwjs-${packageVersion('nsfwjs')}-${name}`, (dir) => inWorker(NSFW_BUILDER, { module: require.resolve(`nsfwjs/models/${name}`), dir }));

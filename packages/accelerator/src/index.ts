@@ -5,7 +5,7 @@ export type { RunningAccelerator } from './daemon-serve.js';
 export { HELP, parseCommand } from './config.js';
 export type { DaemonConfig, ParsedCommand } from './config.js';
 export { createLogger } from './logger.js';
-export { convertTfjsGraph } from './convert/convert.js';
+export { convertTfjs, convertTfjsGraph, convertTfjsLayers } from './convert/convert.js';
 export type { ConvertOptions, Converted, NotConverted } from './convert/convert.js';
 export type { GraphTensor } from './convert/convert-onnx-proto.js';
 export { EngineRegistry } from './engines/engine-registry.js';

@@ -15,6 +15,8 @@ export interface WalkedGraph {
   readonly builder: GraphBuilder;
   readonly inputs: GraphTensor[];
   readonly outputs: GraphTensor[];
+  /** What the walk did that a reader of the ONNX graph may want to know. */
+  readonly notes?: readonly string[];
 }
 
 type Signature = { inputs?: Record<string, { name: string }>; outputs?: Record<string, { name: string }> };

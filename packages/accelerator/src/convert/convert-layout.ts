@@ -5,7 +5,7 @@ import type { OnnxInitializer, OnnxNode } from './convert-builder.js';
 import { inversePerm, permuteData } from './convert-value.js';
 
 /** Ops of one data input (the rest scalars) that commute with any Transpose. */
-const UNARY = new Set(['Relu', 'Clip', 'Sigmoid', 'Tanh', 'Elu', 'LeakyRelu', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Erf', 'Softplus', 'Selu', 'Not', 'Cast', 'Sin', 'Cos']);
+const UNARY = new Set(['Relu', 'Clip', 'Sigmoid', 'Tanh', 'Elu', 'LeakyRelu', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Erf', 'Softplus', 'Selu', 'Softsign', 'HardSigmoid', 'ThresholdedRelu', 'Not', 'Cast', 'Sin', 'Cos']);
 /** Broadcasting ops: commute when every input is transposed alike or is a constant. */
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'PRelu', 'Sum', 'Equal', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'And', 'Or', 'Where', 'Mod']);
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd']);

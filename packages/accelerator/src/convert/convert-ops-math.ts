@@ -3,7 +3,7 @@
 import { dtypeFromTf, dtypeInfo } from '@eais/shared';
 import { input, rankInput, textAttr, type ConvertOp, type OpContext } from './convert-context.js';
 import type { GraphBuilder } from './convert-builder.js';
-import { broadcastShapes, ConvertError, type TfValue } from './convert-value.js';
+import { broadcastShapes, ConvertError, UNKNOWN, type TfValue } from './convert-value.js';
 
 /** ONNX element-type code of a TF.js dtype. */
 export function onnxType(dtype: string): number {
@@ -136,7 +136,9 @@ export const MATH_OPS: Record<string, ConvertOp> = {
     const bias = input(c, 1);
     if (textAttr(c, 'data_format', 'NHWC') !== 'NCHW') return [binary(c.b, 'Add', c.x, bias)];
     const rank = rankInput(c, 0);
-    const column = c.b.op('Reshape', [bias, c.b.int64s([-1, ...new Array<number>(rank - 2).fill(1)])], {}, bias.dtype, undefined);
+    const shape = [bias.shape?.[0] ?? UNKNOWN, ...new Array<number>(rank - 2).fill(1)];
+    // A constant bias is reshaped here; shapes known keep the sum's rank known.
+    const column = bias.data !== undefined && shape[0] !== UNKNOWN ? c.b.constant(bias.dtype, shape, bias.data) : c.b.op('Reshape', [bias, c.b.int64s([-1, ...shape.slice(1)])], {}, bias.dtype, shape);
     return [binary(c.b, 'Add', c.x, column)];
   },
   Cast: (c) => {

@@ -42,7 +42,12 @@ function window(c: OpContext, kernel: [number, number], hw: [number, number]): W
   const padding = textAttr(c, 'padding', 'VALID');
   const attrs: Record<string, OnnxAttr> = { strides, dilations };
   let pads = [0, 0, 0, 0];
-  if (padding === 'SAME') attrs.auto_pad = 'SAME_UPPER';
+  const dilated = c.node.op.includes('Conv') && (dilations[0] > 1 || dilations[1] > 1);
+  if (padding === 'SAME' && dilated && strides[0] === 1 && strides[1] === 1) {
+    // ORT rejects auto_pad with dilations; at stride 1 SAME pads (k−1)·d in all, the odd one after.
+    const total: [number, number] = [(kernel[0] - 1) * dilations[0], (kernel[1] - 1) * dilations[1]];
+    attrs.pads = [Math.floor(total[0] / 2), Math.floor(total[1] / 2), Math.ceil(total[0] / 2), Math.ceil(total[1] / 2)];
+  } else if (padding === 'SAME') attrs.auto_pad = 'SAME_UPPER';
   else if (padding === 'VALID') attrs.auto_pad = 'VALID';
   else if (padding === 'EXPLICIT') {
     const e = ints(c.attr.explicit_paddings);

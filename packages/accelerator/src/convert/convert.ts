@@ -1,13 +1,18 @@
-// TF.js graph model → ONNX: the converter's one entry point, with its options and results.
+// TF.js models → ONNX: the converter's entry points (graph models, layers models, and one that
+// picks by format), with their options and results.
 
+import type { Config } from '../flops/flops-keras-layers.js';
+import { modelTopology, readKerasTopology } from '../flops/flops-keras-topology.js';
 import type { TfGraphModel } from '../flops/flops-tf-graph.js';
-import { walkGraph } from './convert-graph.js';
+import type { WeightGroup } from '../flops/flops-tf-weights.js';
+import { walkGraph, type WalkedGraph } from './convert-graph.js';
+import { walkLayers } from './convert-layers.js';
 import { optimizeLayout } from './convert-layout.js';
 import { encodeOnnx, type GraphTensor } from './convert-onnx-proto.js';
 import { ConvertError } from './convert-value.js';
 import { decodeWeights } from './convert-weights.js';
 
-/** Options of {@link convertTfjsGraph}. */
+/** Options of {@link convertTfjs}, {@link convertTfjsGraph} and {@link convertTfjsLayers}. */
 export interface ConvertOptions {
   /** ONNX opset to declare (default 18; the rules use Reduce*, Split, Squeeze forms of 18). */
   readonly opset?: number;
@@ -39,6 +44,41 @@ function isGraphModel(json: unknown): json is TfGraphModel {
   return typeof json === 'object' && json !== null && Array.isArray(topology?.node);
 }
 
+function isLayersModel(json: unknown): json is { modelTopology: Config; weightsManifest?: WeightGroup[] } {
+  const topology = (json as { modelTopology?: Config } | null)?.modelTopology;
+  if (typeof json !== 'object' || json === null || typeof topology !== 'object' || topology === null) return false;
+  const config = (topology.model_config ?? topology) as Config;
+  return typeof config.class_name === 'string' && typeof config.config === 'object' && config.config !== null;
+}
+
+function checkArguments(weights: unknown, options: ConvertOptions): number {
+  if (!(weights instanceof Uint8Array)) throw new TypeError("'weights' must be a Uint8Array of the weight shards.");
+  const opset = options.opset ?? MIN_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET) throw new TypeError(`'opset' must be an integer ≥ ${MIN_OPSET}, got ${String(options.opset)}.`);
+  return opset;
+}
+
+/** Runs a walk, cleans up its layout and encodes it; a ConvertError becomes `{ ok: false }`. */
+function convert(name: string, opset: number, options: ConvertOptions, walk: () => WalkedGraph): Converted | NotConverted {
+  try {
+    const walked = walk();
+    const b = walked.builder;
+    const notes: string[] = [...(walked.notes ?? [])];
+    let nodes = b.nodes;
+    if (options.keepTransposes !== true) {
+      const result = optimizeLayout(b.nodes, b.initializers, new Set(walked.outputs.map((o) => o.name)));
+      nodes = result.nodes;
+      notes.push(`layout: ${result.removed} of the NHWC/NCHW Transposes removed, ${nodes.filter((n) => n.op === 'Transpose').length} left`);
+    }
+    notes.push(`${nodes.length} ONNX nodes, ${b.initializers.size} initializers, opset ${opset}`);
+    const onnx = encodeOnnx({ name, opset, nodes, initializers: b.initializers.values(), inputs: walked.inputs, outputs: walked.outputs });
+    return { ok: true, onnx, inputs: walked.inputs, outputs: walked.outputs, notes };
+  } catch (err) {
+    if (err instanceof ConvertError) return { ok: false, unsupported: err.ops, why: err.message };
+    throw err;
+  }
+}
+
 /**
  * Converts a TF.js graph model (model.json parsed, and its weight shards concatenated in
  * manifest order) to an ONNX model whose inputs and outputs keep TF.js's names, NHWC shapes
@@ -49,24 +89,34 @@ function isGraphModel(json: unknown): json is TfGraphModel {
  */
 export function convertTfjsGraph(modelJson: unknown, weights: Uint8Array, options: ConvertOptions = {}): Converted | NotConverted {
   if (!isGraphModel(modelJson)) throw new TypeError("'modelJson' is not a TF.js graph model (it has no modelTopology.node list).");
-  if (!(weights instanceof Uint8Array)) throw new TypeError("'weights' must be a Uint8Array of the weight shards.");
-  const opset = options.opset ?? MIN_OPSET;
-  if (!Number.isInteger(opset) || opset < MIN_OPSET) throw new TypeError(`'opset' must be an integer ≥ ${MIN_OPSET}, got ${String(options.opset)}.`);
-  try {
-    const walked = walkGraph(modelJson, decodeWeights(modelJson.weightsManifest ?? [], weights));
-    const b = walked.builder;
-    const notes: string[] = [];
-    let nodes = b.nodes;
-    if (options.keepTransposes !== true) {
-      const result = optimizeLayout(b.nodes, b.initializers, new Set(walked.outputs.map((o) => o.name)));
-      nodes = result.nodes;
-      notes.push(`layout: ${result.removed} of the NHWC/NCHW Transposes removed, ${nodes.filter((n) => n.op === 'Transpose').length} left`);
-    }
-    notes.push(`${nodes.length} ONNX nodes, ${b.initializers.size} initializers, opset ${opset}`);
-    const onnx = encodeOnnx({ name: 'tfjs-graph', opset, nodes, initializers: b.initializers.values(), inputs: walked.inputs, outputs: walked.outputs });
-    return { ok: true, onnx, inputs: walked.inputs, outputs: walked.outputs, notes };
-  } catch (err) {
-    if (err instanceof ConvertError) return { ok: false, unsupported: err.ops, why: err.message };
-    throw err;
-  }
+  const opset = checkArguments(weights, options);
+  return convert('tfjs-graph', opset, options, () => walkGraph(modelJson, decodeWeights(modelJson.weightsManifest ?? [], weights)));
+}
+
+/**
+ * Converts a TF.js layers model (a Keras topology in model.json: Sequential, functional, with
+ * nested models; its weight shards concatenated in manifest order) to an ONNX model whose
+ * inputs and outputs have the names, NHWC shapes and dtypes the TF.js engine gives them
+ * (input and output layers' names). Runs as inference does: Dropout passes its input,
+ * BatchNormalization uses its moving statistics.
+ *
+ * Returns `{ ok: false }` naming the layer classes it lacks (Lambda among them) instead of
+ * throwing; throws TypeError only for arguments that are not a layers model at all.
+ */
+export function convertTfjsLayers(modelJson: unknown, weights: Uint8Array, options: ConvertOptions = {}): Converted | NotConverted {
+  if (!isLayersModel(modelJson)) throw new TypeError("'modelJson' is not a TF.js layers model (its modelTopology has no Keras class_name and config).");
+  const opset = checkArguments(weights, options);
+  return convert('tfjs-layers', opset, options, () => walkLayers(readKerasTopology(modelTopology(modelJson)), decodeWeights(modelJson.weightsManifest ?? [], weights)));
+}
+
+/**
+ * Converts a TF.js model of either format: model.json's `format` (`graph-model` or
+ * `layers-model`) when it says, else the topology's form (a GraphDef node list, or a Keras
+ * class). Results and errors as {@link convertTfjsGraph} and {@link convertTfjsLayers}.
+ */
+export function convertTfjs(modelJson: unknown, weights: Uint8Array, options: ConvertOptions = {}): Converted | NotConverted {
+  const format = (modelJson as { format?: unknown } | null)?.format;
+  if (format === 'graph-model' || (format !== 'layers-model' && isGraphModel(modelJson))) return convertTfjsGraph(modelJson, weights, options);
+  if (format === 'layers-model' || isLayersModel(modelJson)) return convertTfjsLayers(modelJson, weights, options);
+  throw new TypeError("'modelJson' is neither a TF.js graph model nor a layers model (format, modelTopology).");
 }

@@ -35,7 +35,8 @@ interface LayerCall {
 /** One Keras layer class: the output shape of a call; FLOPs go to the tally. */
 type KerasLayer = (k: LayerCall) => number[];
 
-function pair(value: unknown, rank: number, fallback: number): number[] {
+/** A config's per-axis numbers (`kernel_size: 3` or `[3, 3]`), `rank` of them, or `fallback` each. */
+export function pair(value: unknown, rank: number, fallback: number): number[] {
   if (typeof value === 'number') return new Array<number>(rank).fill(value);
   if (Array.isArray(value)) return value.map(Number);
   return new Array<number>(rank).fill(fallback);
