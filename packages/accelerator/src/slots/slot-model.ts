@@ -50,8 +50,11 @@ export class SlotModel {
   memoryBytes = 0;
   /** Whether its engine runs it converted (set by the slot at load). */
   conversion: ModelConversion = { convertedFrom: '', note: '' };
-  /** Where the load's time went, ms from its start (for the log): FLOP counter and engine (side by side), then the memory check. */
-  loadPhases: { readonly flopsMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
+  /**
+   * Where the load's time went, ms from its start (for the log): FLOP counter beside the
+   * conversion (0 when none; a kept one is only read) and then the engine, then the memory check.
+   */
+  loadPhases: { readonly flopsMs: number; readonly convertMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
   readonly #batcher: Batcher | undefined;
   /** Its requests' latency in buckets (the metrics endpoint reads them when scraped). */
   readonly latency = new ModelLatency();

@@ -175,6 +175,7 @@ export class Slot {
       // Converted (or found converted in the store) before the engines see the model: they
       // choose between the source and its conversion.
       const conversion = typeof options.convert === 'function' ? await options.convert(stored) : undefined;
+      const converting = performance.now() - began;
       const converted = conversion?.ok === true ? { sha256: stored.sha256, format: 'onnx' as const, path: conversion.path, sizeBytes: conversion.sizeBytes } : undefined;
       const source = { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: weights };
       const loading = registry.load(source, { only: options.only, converted });
@@ -196,7 +197,7 @@ export class Slot {
       // A converted model's weights are dequantized in its ONNX file: the engine holds those.
       reserved = await this.#holdWhatTheEngineHolds(model, reserved, working, loaded.source.sizeBytes);
       model.memoryBytes = reserved;
-      model.loadPhases = { flopsMs: counting.doneAt - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
+      model.loadPhases = { flopsMs: counting.doneAt - began, convertMs: converting, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
       try {
         options.assertBound?.();
         this.assertServing();
