@@ -103,7 +103,8 @@ describe('eais CLI', () => {
     const result = await eais('infer', dir2, '--input', `input_1=${join(dir, 'face.json')}`, '--json');
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as { model: { engine: string }; outputs: Record<string, { dims: number[]; data: number[] }> };
-    expect(report.model.engine).toBe('tfjs-wasm');
+    // A graph model: converted to ONNX by the daemon, run on ORT.
+    expect(report.model.engine).toBe('ort');
     expect(report.outputs.Identity?.dims).toEqual([1, 7]);
     expect(report.outputs.Identity!.data.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
   });

@@ -103,15 +103,21 @@ describe('remote TensorFlow inference', () => {
   });
 
   it('should say which engines it passed over for a TF model, and why', async () => {
-    const model = await accelerator.loadModel(folders.emotion, { name: 'emotion-why' });
+    // A layers model stays on TF.js (only graph models are converted to ONNX).
+    const model = await accelerator.loadModel(folders.upscaler, { name: 'upscaler-why' });
     expect(model.engine).toBe('tfjs-wasm');
     const skipped = Object.fromEntries(model.skipped.map((s) => [s.engine, s.reason]));
     expect(Object.keys(skipped)).toEqual(['tfjs-node-gpu', 'ort', 'tfjs-node']);
-    expect(skipped.ort).toBe('runs onnx, not tfjs-graph');
+    expect(skipped.ort).toBe('runs onnx, not tfjs-layers');
     if (!TFJS_NODE) expect(skipped['tfjs-node']).toMatch(/@tensorflow\/tfjs-node is not installed; on the daemon host run npm install/);
     const description = await accelerator.describe();
     expect(description.engines.find((e) => e.name === 'tfjs-wasm')).toMatchObject({ available: true, devices: ['cpu'] });
     await model.dispose();
+    // A graph model runs converted on ort: passed over are the engine above it and ORT's devices before the CPU.
+    const graph = await accelerator.loadModel(folders.emotion, { name: 'emotion-why' });
+    expect(graph).toMatchObject({ engine: 'ort', device: 'cpu', convertedFrom: 'tfjs-graph' });
+    expect(graph.skipped.map((s) => (s.device === '' ? s.engine : `${s.engine}/${s.device}`))).toEqual(['tfjs-node-gpu', 'ort/cuda', 'ort/webgpu']);
+    await graph.dispose();
   });
 
   it('should count a model with free spatial dimensions at each request', async () => {
@@ -156,7 +162,8 @@ describe('memory admission of TF models', () => {
 describe('CPU fallback', () => {
   it('should load on tfjs-cpu when the better engines are off, and say why each was skipped', async () => {
     const dir = await humanGraphModel('emotion');
-    const daemon = await startDaemon({ args: ['--engine', 'tfjs-cpu,ort'] });
+    // Without --tf-convert off, ort would run the graph model converted.
+    const daemon = await startDaemon({ args: ['--engine', 'tfjs-cpu,ort', '--tf-convert', 'off'] });
     try {
       const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-fallback' });
       const model = await accelerator.loadModel(dir);

@@ -19,7 +19,8 @@ describe('TF.js memory', () => {
   let accelerator: Accelerator;
 
   beforeAll(async () => {
-    daemon = await startDaemon();
+    // TF.js's own memory is the subject: graph models stay on TF.js (not converted for ORT).
+    daemon = await startDaemon({ args: ['--tf-convert', 'off'] });
     accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-memory' });
   });
 

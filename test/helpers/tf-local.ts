@@ -86,3 +86,36 @@ export function maxRelativeDiff(a: ArrayLike<number>, b: ArrayLike<number>, floo
   }
   return max;
 }
+
+/** Runs a TF.js graph model folder once in this process; resolves with the named outputs' values, in order. */
+export async function runLocalGraph(tf: Tf, dir: string, x: Float32Array | Int32Array, dims: number[], outputs: readonly string[]): Promise<Float32Array[]> {
+  const model = await tf.loadGraphModel(handler(tf, dir));
+  const input = tf.tensor(x, dims, x instanceof Int32Array ? 'int32' : 'float32');
+  try {
+    const out = model.execute(input, [...outputs]);
+    const list = Array.isArray(out) ? out : [out];
+    try {
+      return (await Promise.all(list.map((t) => t.data()))) as Float32Array[];
+    } finally {
+      tf.dispose(list);
+    }
+  } finally {
+    input.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Largest |a − b| over the largest |b|: relative to the output's scale, for outputs whose
+ * values cross zero (box offsets), where an element-wise ratio measures only the zeros.
+ */
+export function maxScaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i += 1) {
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return diff / (scale || 1);
+}

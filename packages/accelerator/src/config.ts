@@ -42,6 +42,8 @@ export interface DaemonConfig {
   readonly exitAfterMs: number | undefined;
   /** The engines models may load on; undefined: all of them, best first. */
   readonly engines: readonly string[] | undefined;
+  /** Convert TF.js graph models to ONNX and run them on ORT where it ranks first (--tf-convert on). */
+  readonly tfConvert: boolean;
   /** Seconds of quota each slot's token buckets hold (the burst). */
   readonly burstSeconds: number;
   /** Memory the slots must fit in together; undefined: the GPU's, or unchecked without one. */
@@ -134,6 +136,7 @@ Options (each also read from the environment variable shown; flags win):
   --batch-delay <duration> longest wait for a batch        EAIS_BATCH_DELAY    [2ms]
   --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
                            (${ENGINES.map((e) => e.name).join(', ')})
+  --tf-convert <on|off>    run TF.js graph models on ORT, converted to ONNX once  EAIS_TF_CONVERT [on]
   --hello-timeout <dur>    a new connection must start within  EAIS_HELLO_TIMEOUT [10s]
   --idle-timeout <dur>     close connections idle this long    EAIS_IDLE_TIMEOUT  [10m]
   --stall-timeout <dur>    drop a frame or upload stalled this long  EAIS_STALL_TIMEOUT [60s]
@@ -229,6 +232,11 @@ function batchingMode(text: string): 'auto' | 'on' | 'off' {
 /** Daemon ids, as the fleet registry takes them. */
 const DAEMON_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+function onOff(text: string, what: string): boolean {
+  if (text !== 'on' && text !== 'off') throw new Error(`${what}: "${text.slice(0, 80)}" is not on or off`);
+  return text === 'on';
+}
+
 function advertised(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
@@ -290,6 +298,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       threads: { type: 'string' },
       'exit-after': { type: 'string' },
       engine: { type: 'string' },
+      'tf-convert': { type: 'string' },
       burst: { type: 'string' },
       'device-memory': { type: 'string' },
       'data-channel': { type: 'string' },
@@ -382,6 +391,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
     threads: whole(pick(values.threads, 'EAIS_THREADS') ?? '0', '--threads', 0, 1024),
     exitAfterMs: optionalDuration(pick(values['exit-after'], 'EAIS_EXIT_AFTER'), '--exit-after'),
     engines: engineList(pick(values.engine, 'EAIS_ENGINE')),
+    tfConvert: onOff(pick(values['tf-convert'], 'EAIS_TF_CONVERT') ?? 'on', '--tf-convert'),
     burstSeconds: positiveSeconds(pick(values.burst, 'EAIS_BURST') ?? '1s', '--burst'),
     deviceMemoryBytes: optionalBytes(pick(values['device-memory'], 'EAIS_DEVICE_MEMORY'), '--device-memory'),
     dataChannelPort: dataChannel(pick(values['data-channel'], 'EAIS_DATA_CHANNEL') ?? '0'),

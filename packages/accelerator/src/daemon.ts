@@ -21,10 +21,11 @@ import { assertBound, BindTable, type Bind } from './slots/bind.js';
 import { BIND_FILE_TICK_MS, bindFile, BindFileWriter, readBindFile, type SavedModel } from './slots/bind-file.js';
 import { restoreBinds } from './slots/bind-restore.js';
 import type { SlotModel } from './slots/slot-model.js';
-import { newSlotId, Slot } from './slots/slot.js';
+import { newSlotId, Slot, type LoadOptions } from './slots/slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
 import { billableSeconds, type UsageTotals } from './slots/usage.js';
-import { ModelStore } from './store/model-store.js';
+import { ModelConverter } from './store/model-convert.js';
+import { ModelStore, type StoredModel } from './store/model-store.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
 const USAGE_FLUSH_MS = 2000;
@@ -87,6 +88,8 @@ export class Daemon implements DaemonCore {
   readonly slots: readonly Slot[];
   readonly binds: BindTable;
   readonly store: ModelStore;
+  /** TF.js graph models converted to ONNX for ORT, once per digest (kept in the store). */
+  readonly converter: ModelConverter;
   #engines: EngineStatus[] = [];
   #ready = false;
   #usageFile: UsageFile = { version: 1, savedAtMs: 0, slots: {} };
@@ -123,6 +126,7 @@ export class Daemon implements DaemonCore {
       this.binds.detachAll(LEASE_LOST_WHY, createError('REGISTRY_UNAVAILABLE', `${LEASE_LOST_WHY}; the attach did not finish, retry later or on another daemon`)),
     );
     this.store = new ModelStore(config.stateDir, config.maxModelBytes);
+    this.converter = new ModelConverter(this.store, log.child({ component: 'convert' }));
   }
 
   /**
@@ -298,7 +302,21 @@ export class Daemon implements DaemonCore {
       assertBound: () => assertBound(bind),
       batching,
       defaults: { mode: config.batching, maxBatch: config.maxBatch, maxDelayMs: config.batchDelayMs },
+      convert: this.#convertFor(stored),
     });
+  }
+
+  /**
+   * Whether a load converts the model for ORT: a TF.js graph model is converted (once per
+   * digest and converter version, kept in the store) when --tf-convert is on and ORT is
+   * available and enabled; the registry then picks between the TF.js model and its ONNX.
+   */
+  #convertFor(stored: StoredModel): LoadOptions['convert'] {
+    if (stored.format !== 'tfjs-graph') return undefined;
+    if (!this.config.tfConvert) return 'conversion to ONNX is off on this daemon (--tf-convert off)';
+    const ort = this.#engines.find((e) => e.name === 'ort');
+    if (ort === undefined || !ort.available || (this.config.engines !== undefined && !this.config.engines.includes('ort'))) return undefined;
+    return (model) => this.converter.convert(model);
   }
 
   /** Daemon, slots and engines; with a bind, its slot's models and what their engines hold. */

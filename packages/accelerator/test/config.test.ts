@@ -27,6 +27,14 @@ describe('daemon config', () => {
     expect(c.slots.map((s) => s.name)).toEqual(['eais.ei-a6.2xlarge']);
   });
 
+  it('should convert TF.js graph models by default, and take --tf-convert or EAIS_TF_CONVERT on or off only', () => {
+    expect(config([]).tfConvert).toBe(true);
+    expect(config(['--tf-convert', 'off']).tfConvert).toBe(false);
+    expect(config([], { EAIS_TF_CONVERT: 'off' }).tfConvert).toBe(false);
+    expect(config(['--tf-convert', 'on'], { EAIS_TF_CONVERT: 'off' }).tfConvert).toBe(true);
+    expect(() => config(['--tf-convert', 'yes'])).toThrow('--tf-convert: "yes" is not on or off');
+  });
+
   it('should let flags win over the environment', () => {
     const c = config(['--port', '6000', '--slot', 'eais.ei-a6.4xlarge', '--slot', 'custom:fp32=1,mem=1'], {
       EAIS_PORT: '7000',

@@ -162,4 +162,63 @@ describe('EngineRegistry', () => {
     await registry.close();
     expect(closed.sort()).toEqual(['gpu', 'js', 'ort', 'wasm']);
   });
+  describe('with a converted model', () => {
+    const GRAPH: ModelSource = { sha256: 'b'.repeat(64), format: 'tfjs-graph', path: '/nowhere/model', sizeBytes: 10 };
+    const ONNX: ModelSource = { ...GRAPH, format: 'onnx', path: '/nowhere/onnx-v1.onnx', sizeBytes: 40 };
+
+    /** An engine that lands on `device`, probing `devices`; records what it loaded and disposed. */
+    function onDevice(name: string, priority: number, formats: ModelFormat[], devices: string[], device: string) {
+      const seen = { loaded: [] as string[], disposed: 0 };
+      const engine: Engine = {
+        name,
+        priority,
+        formats,
+        probe: async () => ({ available: true, devices }),
+        async load(source) {
+          seen.loaded.push(source.format);
+          return { ...fakeModel(device), dispose: async () => void (seen.disposed += 1) };
+        },
+      };
+      return { engine, seen };
+    }
+
+    it('should give the converted model to the engine of its format, by priority above the source\'s engines below it', async () => {
+      const registry = new EngineRegistry();
+      const ort = onDevice('ort', 400, ['onnx'], ['cpu'], 'cpu');
+      const wasm = onDevice('tfjs-wasm', 200, ['tfjs-graph'], ['cpu'], 'cpu');
+      registry.register(ort.engine);
+      registry.register(wasm.engine);
+      const loaded = await registry.load(GRAPH, { converted: ONNX });
+      expect(loaded).toMatchObject({ engine: 'ort', source: ONNX, skipped: [] });
+      expect(wasm.seen.loaded).toEqual([]);
+      // Without it, the source's engine takes the model as before.
+      expect(await registry.load(GRAPH)).toMatchObject({ engine: 'tfjs-wasm', source: GRAPH, skipped: [{ engine: 'ort', device: '', reason: 'runs onnx, not tfjs-graph' }] });
+    });
+
+    it('should run the converted model first where it lands on CUDA, before a GPU engine of the source', async () => {
+      const registry = new EngineRegistry();
+      const gpu = onDevice('tfjs-node-gpu', 500, ['tfjs-graph'], ['cuda'], 'cuda');
+      const ort = onDevice('ort', 400, ['onnx'], ['cuda', 'cpu'], 'cuda');
+      registry.register(gpu.engine);
+      registry.register(ort.engine);
+      const loaded = await registry.load(GRAPH, { converted: ONNX });
+      expect(loaded.engine).toBe('ort');
+      expect(loaded.skipped).toEqual([{ engine: 'tfjs-node-gpu', device: '', reason: 'ort runs the converted onnx model on cuda, which goes first' }]);
+      expect(gpu.seen.loaded).toEqual([]);
+    });
+
+    it('should let a GPU engine of the source go first where the converted model does not land on CUDA, and free the one it loaded', async () => {
+      const registry = new EngineRegistry();
+      const gpu = onDevice('tfjs-node-gpu', 500, ['tfjs-graph'], ['cuda'], 'cuda');
+      const ort = onDevice('ort', 400, ['onnx'], ['cuda', 'cpu'], 'cpu');
+      registry.register(gpu.engine);
+      registry.register(ort.engine);
+      expect(await registry.load(GRAPH, { converted: ONNX })).toMatchObject({ engine: 'tfjs-node-gpu', source: GRAPH });
+      expect(ort.seen).toEqual({ loaded: ['onnx'], disposed: 1 });
+      // With the GPU engine off, the converted model loaded on the CPU is kept, not loaded twice.
+      const cpuOnly = await registry.load(GRAPH, { converted: ONNX, only: ['ort'] });
+      expect(cpuOnly).toMatchObject({ engine: 'ort', source: ONNX });
+      expect(ort.seen).toEqual({ loaded: ['onnx', 'onnx'], disposed: 1 });
+    });
+  });
 });

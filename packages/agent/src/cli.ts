@@ -83,7 +83,8 @@ function describeText(d: Description): string {
   if (d.boundSlotId !== undefined) {
     lines.push('', `your models on ${d.boundSlotId}:`);
     for (const m of d.models) {
-      lines.push(`  ${m.name}  ${m.format} on ${m.engine}/${m.device}  ${formatBytes(m.weightsBytes)}  sha256 ${m.sha256.slice(0, 12)}`);
+      lines.push(`  ${m.name}  ${m.format}${m.convertedFrom === undefined ? '' : ' (as ONNX)'} on ${m.engine}/${m.device}  ${formatBytes(m.weightsBytes)}  sha256 ${m.sha256.slice(0, 12)}`);
+      if (m.conversionNote !== undefined) lines.push(`    ${m.conversionNote}`);
       const flops = m.flops ?? m.lastFlops;
       if (flops !== undefined) {
         lines.push(`    ${((flops.fp32 + flops.fp16) / 1e9).toFixed(3)} GFLOP per inference (FP32 ${(flops.fp32 / 1e9).toFixed(3)}, FP16 ${(flops.fp16 / 1e9).toFixed(3)}; ${(flops.macs / 1e9).toFixed(3)} GMAC) at ${flops.inputShapes}`);

@@ -76,6 +76,14 @@ export interface ModelInfo {
   readonly format: string;
   readonly engine: string;
   readonly device: string;
+  /**
+   * The uploaded format the engine runs converted (`tfjs-graph`: the daemon converted the
+   * TF.js graph model to ONNX for ORT; inputs and outputs keep their TF.js names, layouts and
+   * dtypes); undefined when the engine runs the upload itself.
+   */
+  readonly convertedFrom: string | undefined;
+  /** What the conversion did, or why the model was not converted; undefined when none applies (or from an older daemon). */
+  readonly conversionNote: string | undefined;
   readonly skipped: readonly { readonly engine: string; readonly device: string; readonly reason: string }[];
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
@@ -190,6 +198,8 @@ export function modelInfo(m: ModelMessage): ModelInfo {
     format: m.format,
     engine: m.engine,
     device: m.device,
+    convertedFrom: m.converted_from === '' || m.converted_from === undefined ? undefined : m.converted_from,
+    conversionNote: m.conversion_note === '' || m.conversion_note === undefined ? undefined : m.conversion_note,
     skipped: m.skipped.map(({ engine, device, reason }) => ({ engine, device, reason })),
     inputs: m.inputs.map(tensorInfo),
     outputs: m.outputs.map(tensorInfo),

@@ -185,6 +185,10 @@ export interface ModelMessage {
   format: string;
   engine: string;
   device: string;
+  /** The uploaded format the engine's model was converted from (`tfjs-graph`); empty when it runs the upload. */
+  converted_from: string;
+  /** What the conversion did, or why the model was not converted; empty when none applies. */
+  conversion_note: string;
   skipped: SkippedEngineMessage[];
   inputs: TensorInfoMessage[];
   outputs: TensorInfoMessage[];

@@ -39,6 +39,13 @@ export interface NotConverted {
 
 const MIN_OPSET = 18;
 
+/**
+ * The converter's version: raise it whenever a change to convert/ changes the ONNX it writes
+ * (or what it converts), so models converted by an earlier version are converted again
+ * (the daemon keeps conversions in its model store keyed by the source digest and this).
+ */
+export const CONVERTER_VERSION = 1;
+
 function isGraphModel(json: unknown): json is TfGraphModel {
   const topology = (json as { modelTopology?: { node?: unknown } } | null)?.modelTopology;
   return typeof json === 'object' && json !== null && Array.isArray(topology?.node);

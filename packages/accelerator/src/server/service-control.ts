@@ -106,7 +106,15 @@ export function controlService(core: DaemonCore, edge: CallEdge, channel: DataCh
       const started = performance.now();
       const model = await core.loadModel(bind, name, sha256, batchRequest(request.batching));
       context.log.info(
-        { model: name, sha256, engine: model.engine, device: model.engineModel.device, ms: performance.now() - started, phases: model.loadPhases },
+        {
+          model: name,
+          sha256,
+          engine: model.engine,
+          device: model.engineModel.device,
+          convertedFrom: model.conversion.convertedFrom === '' ? undefined : model.conversion.convertedFrom,
+          ms: performance.now() - started,
+          phases: model.loadPhases,
+        },
         'model loaded',
       );
       return { model: model.toMessage() };

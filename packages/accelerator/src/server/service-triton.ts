@@ -69,6 +69,8 @@ export function modelConfig(model: ModelMessage): Record<string, unknown> {
       eais_engine: { string_value: model.engine },
       eais_device: { string_value: model.device },
       eais_sha256: { string_value: model.sha256 },
+      // The platform is the upload's; the backend may run it converted (a TF.js graph model on ORT).
+      ...(model.converted_from === '' ? {} : { eais_converted_from: { string_value: model.converted_from } }),
     },
   };
 }

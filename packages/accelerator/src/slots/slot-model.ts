@@ -5,6 +5,7 @@ import type { EngineModel, RunTiming, SkippedEngine, TensorSpec } from '../engin
 import { declaredShapes, type FlopCount, type FlopCounter } from '../flops/flops.js';
 import type { BatchRequest } from './batch-policy.js';
 import { Batcher, type BatchPolicy } from './batcher.js';
+import type { ModelConversion } from './slot-conversion.js';
 import { ModelLatency } from './slot-model-latency.js';
 import type { StoredModel } from '../store/model-store.js';
 
@@ -47,8 +48,13 @@ export class SlotModel {
   #flopsNote = '';
   /** Slot memory the model holds: weights and working memory (set by the slot at load). */
   memoryBytes = 0;
-  /** Where the load's time went, ms from its start (for the log): FLOP counter and engine (side by side), then the memory check. */
-  loadPhases: { readonly flopsMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
+  /** Whether its engine runs it converted (set by the slot at load). */
+  conversion: ModelConversion = { convertedFrom: '', note: '' };
+  /**
+   * Where the load's time went, ms from its start (for the log): FLOP counter beside the
+   * conversion (0 when none; a kept one is only read) and then the engine, then the memory check.
+   */
+  loadPhases: { readonly flopsMs: number; readonly convertMs: number; readonly engineMs: number; readonly memoryCheckMs: number } | undefined;
   readonly #batcher: Batcher | undefined;
   /** Its requests' latency in buckets (the metrics endpoint reads them when scraped). */
   readonly latency = new ModelLatency();
@@ -231,6 +237,8 @@ export class SlotModel {
       format: this.stored.format,
       engine: this.engine,
       device: this.engineModel.device,
+      converted_from: this.conversion.convertedFrom,
+      conversion_note: this.conversion.note,
       skipped: this.skipped.map((s) => ({ ...s })),
       inputs: this.engineModel.inputs.map(tensorInfo),
       outputs: this.engineModel.outputs.map(tensorInfo),

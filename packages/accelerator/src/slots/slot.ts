@@ -4,9 +4,11 @@ import { clip, createError, Lifecycle, type SlotMessage, type SlotSpec, type Slo
 import { randomBytes } from 'node:crypto';
 import type { EngineRegistry, RegistryLoad } from '../engines/engine-registry.js';
 import { loadFlopCounter, type FlopCounter } from '../flops/flops.js';
+import type { Conversion } from '../store/model-convert.js';
 import type { StoredModel } from '../store/model-store.js';
 import { batchPolicy, type BatchDefaults, type BatchRequest } from './batch-policy.js';
 import { SlotMemory, workingMemory, type WorkingMemory } from './slot-memory.js';
+import { conversionOf } from './slot-conversion.js';
 import { SlotModel } from './slot-model.js';
 import { SlotQuota } from './quota.js';
 import { SlotUsage, type UsageTotals } from './usage.js';
@@ -37,6 +39,11 @@ export interface LoadOptions {
    * slot's next client.
    */
   readonly assertBound?: (() => void) | undefined;
+  /**
+   * Converts the model for another engine (a TF.js graph model to ONNX, for ORT), or says
+   * why the load does not try (e.g. `--tf-convert off`); undefined: no conversion applies.
+   */
+  readonly convert?: ((stored: StoredModel) => Promise<Conversion>) | string | undefined;
 }
 
 /** The FLOP counter of a model (or why there is none), and when it was ready. */
@@ -165,7 +172,13 @@ export class Slot {
       // The weights must fit before the engine sees the model.
       if (!this.#memory.fits(weights)) throw this.#memory.refusal(name, weights, workingMemory(await counting.counter, weights), false);
       reserved += this.#memory.reserve(weights);
-      const loading = registry.load({ sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: weights }, { only: options.only });
+      // Converted (or found converted in the store) before the engines see the model: they
+      // choose between the source and its conversion.
+      const conversion = typeof options.convert === 'function' ? await options.convert(stored) : undefined;
+      const converting = performance.now() - began;
+      const converted = conversion?.ok === true ? { sha256: stored.sha256, format: 'onnx' as const, path: conversion.path, sizeBytes: conversion.sizeBytes } : undefined;
+      const source = { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: weights };
+      const loading = registry.load(source, { only: options.only, converted });
       loading.catch(() => undefined);
       const counter = await counting.counter;
       const working = workingMemory(counter, weights);
@@ -180,9 +193,11 @@ export class Slot {
       const loaded = await loading;
       const engineDone = performance.now();
       const model = await this.#assemble(name, stored, loaded, counter, options);
-      reserved = await this.#holdWhatTheEngineHolds(model, reserved, working);
+      model.conversion = conversionOf(loaded, stored.format, conversion ?? (typeof options.convert === 'string' ? options.convert : undefined));
+      // A converted model's weights are dequantized in its ONNX file: the engine holds those.
+      reserved = await this.#holdWhatTheEngineHolds(model, reserved, working, loaded.source.sizeBytes);
       model.memoryBytes = reserved;
-      model.loadPhases = { flopsMs: counting.doneAt - began, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
+      model.loadPhases = { flopsMs: counting.doneAt - began, convertMs: converting, engineMs: engineDone - began, memoryCheckMs: performance.now() - engineDone };
       try {
         options.assertBound?.();
         this.assertServing();
@@ -213,13 +228,14 @@ export class Slot {
   }
 
   /**
-   * TF.js holds quantized weights dequantized: checks again with what the engine holds, and
-   * returns the bytes now reserved for the model. SLOT_MEMORY_EXCEEDED (the model closed)
-   * when that does not fit.
+   * TF.js holds quantized weights dequantized (and a converted model's ONNX holds them so):
+   * checks again with what the engine holds, or the `loadedBytes` of the file it loaded
+   * when larger, and returns the bytes now reserved for the model. SLOT_MEMORY_EXCEEDED
+   * (the model closed) when that does not fit.
    */
-  async #holdWhatTheEngineHolds(model: SlotModel, reserved: number, working: WorkingMemory): Promise<number> {
+  async #holdWhatTheEngineHolds(model: SlotModel, reserved: number, working: WorkingMemory, loadedBytes: number): Promise<number> {
     const held = await model.engineModel.memory({ collect: false }).catch(() => undefined);
-    const weights = Math.max(model.stored.weightsBytes, held?.tensorBytes ?? 0);
+    const weights = Math.max(model.stored.weightsBytes, loadedBytes, held?.tensorBytes ?? 0);
     const more = weights + working.bytes - reserved;
     if (more <= 0) return reserved;
     if (!this.#memory.fits(more)) {

@@ -33,6 +33,8 @@ export interface UploadResult {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Names of derived files: the producer and its version, e.g. `onnx-v1.onnx` (never an upload's own file). */
+const DERIVED_NAME = /^[a-z][a-z0-9]*-v\d+\.[a-z]+$/;
 
 /**
  * Reads an upload's chunks, handing each to `write`, and checks that exactly `size` bytes
@@ -166,6 +168,36 @@ export class ModelStore {
       throw err;
     }
     return { sha256: digest, format: meta.format, sizeBytes: meta.sizeBytes, weightsBytes: meta.weightsBytes, path: join(folder, meta.file) };
+  }
+
+  /** Path of a file derived from a stored model (see {@link ModelStore.keepDerived}), kept or not. */
+  derivedPath(sha256: string, file: string): string {
+    if (!DERIVED_NAME.test(file)) throw new Error(`"${file}" is not a derived file's name (producer-v<n>.<ext>)`);
+    return join(this.#models, ModelStore.checkDigest(sha256), file);
+  }
+
+  /**
+   * Keeps a file derived from a stored model (a conversion) in the model's folder, whole or
+   * not at all: `write` fills a fresh path in the store's tmp folder, which is then synced
+   * and renamed into place. A file kept earlier under that name is replaced. Rejects with
+   * what `write` threw (nothing is kept then).
+   */
+  async keepDerived(sha256: string, file: string, write: (path: string) => Promise<void>): Promise<string> {
+    const target = this.derivedPath(sha256, file);
+    const staging = join(this.#tmp, `${sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}-${file}`);
+    try {
+      await write(staging);
+      const handle = await open(staging, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(staging, target);
+      return target;
+    } finally {
+      await rm(staging, { force: true });
+    }
   }
 
   /**

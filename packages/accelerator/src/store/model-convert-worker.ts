@@ -1,0 +1,36 @@
+// Inside a conversion thread: one stored TF.js graph model converted to ONNX.
+
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { convertTfjsGraph } from '../convert/convert.js';
+
+/** What the thread is given: the model's folder in the store. */
+export interface ConvertWorkerData {
+  readonly folder: string;
+}
+
+/** What the thread answers: the converter's outcome (the ONNX bytes, transferred, when ok), or an error. */
+export type ConvertWorkerReply =
+  | { readonly kind: 'converted'; readonly onnx: Uint8Array; readonly notes: readonly string[] }
+  | { readonly kind: 'not-converted'; readonly unsupported: readonly string[]; readonly why: string }
+  | { readonly kind: 'failed'; readonly message: string };
+
+const port = parentPort;
+if (port === null) throw new Error('model-convert-worker runs in a worker thread only');
+const data = workerData as ConvertWorkerData;
+
+async function convert(): Promise<ConvertWorkerReply> {
+  const json = JSON.parse(await readFile(join(data.folder, 'model.json'), 'utf8')) as { weightsManifest?: { paths?: string[] }[] };
+  // The archive check made sure every shard lies inside the folder.
+  const paths = (json.weightsManifest ?? []).flatMap((group) => group.paths ?? []);
+  const weights = Buffer.concat(await Promise.all(paths.map((p) => readFile(join(data.folder, posix.normalize(p))))));
+  const result = convertTfjsGraph(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
+  if (!result.ok) return { kind: 'not-converted', unsupported: result.unsupported, why: result.why };
+  return { kind: 'converted', onnx: result.onnx, notes: result.notes };
+}
+
+convert().then(
+  (reply) => port.postMessage(reply, reply.kind === 'converted' && reply.onnx.buffer instanceof ArrayBuffer ? [reply.onnx.buffer] : []),
+  (err: unknown) => port.postMessage({ kind: 'failed', message: err instanceof Error ? err.message : String(err) } satisfies ConvertWorkerReply),
+);

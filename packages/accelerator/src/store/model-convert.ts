@@ -1,0 +1,147 @@
+// TF.js graph models as ONNX: converted once per model digest and converter version, in a
+// thread of its own, and kept in the model store, so a second load or a restart reuses them.
+
+import { once } from 'node:events';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { CONVERTER_VERSION } from '../convert/convert.js';
+import type { ConvertWorkerData, ConvertWorkerReply } from './model-convert-worker.js';
+import type { ModelStore, StoredModel } from './model-store.js';
+
+const WORKER_URL = new URL('./model-convert-worker.js', import.meta.url);
+
+/** A graph model converted: its ONNX file in the store. */
+export interface OnnxConversion {
+  readonly ok: true;
+  readonly path: string;
+  readonly sizeBytes: number;
+  /** What the converter did (the Transposes it removed, the node count). */
+  readonly notes: readonly string[];
+  /** True when the store had kept it from an earlier load (or an earlier run of the daemon). */
+  readonly reused: boolean;
+}
+
+/** A graph model that stays on TF.js, and why. */
+export interface FailedConversion {
+  readonly ok: false;
+  /** The ops (or op features) the converter lacks; empty when it failed otherwise. */
+  readonly unsupported: readonly string[];
+  readonly why: string;
+  readonly reused: boolean;
+}
+
+export type Conversion = OnnxConversion | FailedConversion;
+
+/** The outcome kept beside the ONNX; written last, so its presence says the ONNX is whole. */
+type Outcome =
+  | { readonly version: number; readonly ok: true; readonly onnxBytes: number; readonly notes: readonly string[] }
+  | { readonly version: number; readonly ok: false; readonly unsupported: readonly string[]; readonly why: string };
+
+const ONNX_FILE = `onnx-v${CONVERTER_VERSION}.onnx`;
+const OUTCOME_FILE = `onnx-v${CONVERTER_VERSION}.json`;
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs the converter on a stored model's folder in a worker thread. */
+async function convertInThread(folder: string): Promise<ConvertWorkerReply> {
+  const worker = new Worker(WORKER_URL, { workerData: { folder } satisfies ConvertWorkerData });
+  try {
+    const [reply] = (await Promise.race([
+      once(worker, 'message'),
+      once(worker, 'exit').then(([code]) => {
+        throw new Error(`the conversion thread exited (code ${String(code)}) before it answered`);
+      }),
+    ])) as [ConvertWorkerReply];
+    return reply;
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
+ * Converts stored TF.js graph models to ONNX for the ORT engine. An outcome the converter
+ * reached (ONNX, or the ops it lacks) is kept in the model's store folder under the
+ * converter's version, ONNX first and the outcome after it; a converter that threw (a
+ * bug, a model it cannot read) is reported and not kept, so the next load tries again.
+ * Loads of one digest that arrive together share one conversion.
+ */
+export class ModelConverter {
+  readonly #converting = new Map<string, Promise<Conversion>>();
+
+  constructor(
+    readonly store: ModelStore,
+    readonly log: Logger,
+  ) {}
+
+  /** The ONNX of a stored tfjs-graph model, or why there is none. Never rejects. */
+  convert(stored: StoredModel): Promise<Conversion> {
+    let converting = this.#converting.get(stored.sha256);
+    if (converting === undefined) {
+      converting = this.#convert(stored).finally(() => this.#converting.delete(stored.sha256));
+      this.#converting.set(stored.sha256, converting);
+    }
+    return converting;
+  }
+
+  async #kept(sha256: string): Promise<Conversion | undefined> {
+    let outcome: Outcome;
+    try {
+      outcome = JSON.parse(await readFile(this.store.derivedPath(sha256, OUTCOME_FILE), 'utf8')) as Outcome;
+    } catch {
+      return undefined;
+    }
+    if (outcome.version !== CONVERTER_VERSION) return undefined;
+    if (!outcome.ok) return { ok: false, unsupported: outcome.unsupported, why: outcome.why, reused: true };
+    const path = this.store.derivedPath(sha256, ONNX_FILE);
+    // The outcome is written after the ONNX, but a file of another size is not that ONNX.
+    const size = await stat(path).then((s) => s.size, () => -1);
+    if (size !== outcome.onnxBytes) return undefined;
+    return { ok: true, path, sizeBytes: size, notes: outcome.notes, reused: true };
+  }
+
+  async #keep(sha256: string, outcome: Outcome): Promise<void> {
+    await this.store.keepDerived(sha256, OUTCOME_FILE, (path) => writeFile(path, JSON.stringify(outcome)));
+  }
+
+  async #convert(stored: StoredModel): Promise<Conversion> {
+    const log = this.log.child({ sha256: stored.sha256, converter: CONVERTER_VERSION });
+    const kept = await this.#kept(stored.sha256);
+    if (kept !== undefined) {
+      log.info({ ok: kept.ok }, kept.ok ? 'ONNX conversion reused from the model store' : 'ONNX conversion outcome reused from the model store: not convertible');
+      return kept;
+    }
+    const began = performance.now();
+    let reply: ConvertWorkerReply;
+    try {
+      reply = await convertInThread(stored.path);
+    } catch (err) {
+      reply = { kind: 'failed', message: messageOf(err) };
+    }
+    const ms = Math.round(performance.now() - began);
+    try {
+      switch (reply.kind) {
+        case 'failed':
+          log.warn({ ms, why: reply.message }, 'TF.js graph model could not be converted to ONNX (not kept; the next load tries again)');
+          return { ok: false, unsupported: [], why: `the converter failed: ${reply.message}`, reused: false };
+        case 'not-converted':
+          await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: false, unsupported: reply.unsupported, why: reply.why });
+          log.info({ ms, unsupported: reply.unsupported }, 'TF.js graph model not converted to ONNX');
+          return { ok: false, unsupported: reply.unsupported, why: reply.why, reused: false };
+        case 'converted': {
+          const { onnx, notes } = reply;
+          const path = await this.store.keepDerived(stored.sha256, ONNX_FILE, (p) => writeFile(p, onnx));
+          await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes });
+          log.info({ ms, onnxBytes: onnx.byteLength, notes }, 'TF.js graph model converted to ONNX');
+          return { ok: true, path, sizeBytes: onnx.byteLength, notes, reused: false };
+        }
+      }
+    } catch (err) {
+      // The store could not keep it (a full disk): say so, and let the model run on TF.js.
+      log.error({ err }, 'the ONNX conversion could not be kept in the model store');
+      return { ok: false, unsupported: [], why: `the conversion could not be kept in the model store: ${messageOf(err)}`, reused: false };
+    }
+  }
+}
