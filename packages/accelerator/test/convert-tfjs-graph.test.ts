@@ -6,21 +6,10 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convertTfjsGraph, type Converted } from '../src/convert/convert.js';
-import { localTf } from '../../../test/helpers/tf-local.js';
+import { diffOverScale as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
 import { humanGraphModel, type HumanModelName } from '../../../test/helpers/tf-models.js';
 
 type Tf = Awaited<ReturnType<typeof localTf>>;
-
-/** Largest |a − b| over the largest |b|: the parity measure (1e-4 allowed). */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i += 1) {
-    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
-    scale = Math.max(scale, Math.abs(Number(b[i])));
-  }
-  return diff / (scale || 1);
-}
 
 /**
  * The same measure for a list of rows whose order may differ where scores tie (top-k

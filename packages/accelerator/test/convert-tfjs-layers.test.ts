@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertTfjs, convertTfjsLayers, type Converted, type NotConverted } from '../src/convert/convert.js';
 import { kerasFlopCounter } from '../src/flops/flops-keras.js';
 import { onnxFlopCounter } from '../src/flops/flops-onnx.js';
-import { localTf } from '../../../test/helpers/tf-local.js';
+import { diffOverScale as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
 import { nsfwModel, sequentialModel, upscalerModel, type NsfwModelName } from '../../../test/helpers/tf-models.js';
 
 type Tf = Awaited<ReturnType<typeof localTf>>;
@@ -20,17 +20,6 @@ interface ModelJson {
   format?: string;
   modelTopology: object;
   weightsManifest: { paths: string[]; weights: import('@tensorflow/tfjs').io.WeightsManifestEntry[] }[];
-}
-
-/** Largest |a − b| over the largest |b|: the parity measure (1e-4 allowed). */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i += 1) {
-    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
-    scale = Math.max(scale, Math.abs(Number(b[i])));
-  }
-  return diff / (scale || 1);
 }
 
 /** Deterministic values in [lo, hi). */
