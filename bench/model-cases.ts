@@ -1,9 +1,11 @@
 // The models the bench runs, and how each runs locally (in this process) as a baseline
 // with the same engine and compute threads as the daemon.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { convertTfjsLayers } from '@eais/accelerator';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { DET_MODEL, REC_MODEL } from '../test/helpers/models.js';
-import { loadLocal, localTf } from '../test/helpers/tf-local.js';
 import { nsfwModel } from '../test/helpers/tf-models.js';
 
 /** A model loaded in this process: run once on the case's input. */
@@ -38,6 +40,20 @@ export function input(dims: readonly number[]): Float32Array {
   return out;
 }
 
+/** An ONNX model (a file, or bytes) in an ORT session with the daemon's session options. */
+async function ortLocal(model: string | Uint8Array, dims: readonly number[], threads: number): Promise<LocalModel> {
+  const options = {
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  } as const;
+  // One overload takes a path, another bytes.
+  const session = typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
+  const feeds = { [session.inputNames[0]!]: new Tensor('float32', input(dims), [...dims]) };
+  return { run: () => session.run(feeds), dispose: () => session.release() };
+}
+
 function onnxCase(name: string, path: string, dims: number[]): ModelCase {
   return {
     name,
@@ -45,37 +61,34 @@ function onnxCase(name: string, path: string, dims: number[]): ModelCase {
     source: async () => path,
     dims,
     inputBytes: 4 * size(dims),
-    async local(threads) {
-      const session = await InferenceSession.create(path, {
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-        ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      const feeds = { [session.inputNames[0]!]: new Tensor('float32', input(dims), dims) };
-      return { run: () => session.run(feeds), dispose: () => session.release() };
-    },
+    local: (threads) => ortLocal(path, dims, threads),
   };
 }
 
+/**
+ * A TF.js layers model: the daemon converts it to ONNX and runs it on ort, so the local
+ * baseline converts it the same way (convertTfjsLayers) and runs the ONNX on ORT.
+ */
 function tfCase(name: 'mobilenet_v2' | 'inception_v3', side: number): ModelCase {
   const dims = [1, side, side, 3];
   return {
     name,
-    engine: 'tfjs-wasm',
+    engine: 'ort',
     source: () => nsfwModel(name),
     dims,
     inputBytes: 4 * size(dims),
-    async local() {
-      const tf = await localTf('wasm');
-      const model = await loadLocal(tf, await nsfwModel(name), 'layers');
-      const x = input(dims);
-      return { run: () => model.run(x, dims), dispose: async () => model.dispose() };
+    async local(threads) {
+      const dir = await nsfwModel(name);
+      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+      const weights = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
+      const converted = convertTfjsLayers(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
+      if (!converted.ok) throw new Error(`${name} was not converted: ${converted.why}`);
+      return ortLocal(converted.onnx, dims, threads);
     },
   };
 }
 
-/** PP-OCRv4 rec and det (ONNX), nsfwjs's mobilenet_v2 and inception_v3 (TF.js layers). */
+/** PP-OCRv4 rec and det (ONNX), nsfwjs's mobilenet_v2 and inception_v3 (TF.js layers, run converted to ONNX). */
 export const MODEL_CASES: readonly ModelCase[] = [
   onnxCase('PP-OCRv4 rec', REC_MODEL, [1, 3, 48, 320]),
   onnxCase('PP-OCRv4 det', DET_MODEL, [1, 3, 640, 640]),

@@ -1,5 +1,6 @@
 // TensorFlow models end to end: TF.js layers and graph models from npm packages, through
-// the agent to a real daemon, against TF.js in this process on the same backend.
+// the agent to a real daemon (which runs them on ort, converted to ONNX, where it can),
+// against TF.js in this process.
 
 import { attach, FailedPreconditionError, type Accelerator } from '@eais/agent';
 import { createRequire } from 'node:module';
@@ -10,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { randomFloats } from './helpers/models.js';
 import { writeSavedModel } from './helpers/saved-model.js';
-import { localTf, maxRelativeDiff, runLocal } from './helpers/tf-local.js';
+import { localTf, maxRelativeDiff, maxScaledDiff, runLocal } from './helpers/tf-local.js';
 import { humanGraphModel, nsfwModel, upscalerModel } from './helpers/tf-models.js';
 
 /** Whether the optional native TF.js package is installed next to the daemon. */
@@ -27,7 +28,7 @@ const TFJS_NODE = installed('@tensorflow/tfjs-node');
 describe('remote TensorFlow inference', () => {
   let daemon: DaemonProcess;
   let accelerator: Accelerator;
-  const folders = {} as Record<'mobilenet_v2' | 'inception_v3' | 'emotion' | 'upscaler', string>;
+  const folders = {} as Record<'mobilenet_v2' | 'inception_v3' | 'emotion' | 'handtrack' | 'upscaler', string>;
 
   beforeAll(async () => {
     // The folders (built by the global setup; here they are only found) and this process's
@@ -36,6 +37,7 @@ describe('remote TensorFlow inference', () => {
     folders.mobilenet_v2 = await nsfwModel('mobilenet_v2');
     folders.inception_v3 = await nsfwModel('inception_v3');
     folders.emotion = await humanGraphModel('emotion');
+    folders.handtrack = await humanGraphModel('handtrack');
     folders.upscaler = await upscalerModel();
     await localTf('wasm');
     daemon = await startDaemon();
@@ -51,20 +53,20 @@ describe('remote TensorFlow inference', () => {
     ['mobilenet_v2', 224, 0.3e9],
     ['inception_v3', 299, 5.71e9],
   ] as const) {
-    it(`should run nsfwjs ${name} (a layers model) remotely, equal to in-process TF.js within 1e-4 relative`, async () => {
+    it(`should run nsfwjs ${name} (a layers model) remotely on ort, converted, equal to in-process TF.js within 1e-4 relative`, async () => {
       const dir = folders[name];
       const model = await accelerator.loadModel(dir, { name });
-      expect(model.format).toBe('tfjs-layers');
+      expect(model).toMatchObject({ format: 'tfjs-layers', engine: 'ort', convertedFrom: 'tfjs-layers' });
       expect(model.inputs[0]).toMatchObject({ name: 'input_1', datatype: 'FP32', shape: [-1, size, size, 3] });
       const dims = [1, size, size, 3];
       const x = randomFloats(size * size * 3);
       const remote = await model.run({ input_1: { dtype: 'float32', dims, data: x } });
       const out = remote[model.outputs[0]!.name]!;
       expect(out.dims).toEqual([1, 5]);
-      const tf = await localTf(model.engine === 'tfjs-cpu' ? 'cpu' : 'wasm');
-      const local = await runLocal(tf, dir, 'layers', x, dims);
+      const local = await runLocal(await localTf('wasm'), dir, 'layers', x, dims);
       expect(maxRelativeDiff(out.data as Float32Array, local)).toBeLessThanOrEqual(1e-4);
-      // FLOPs at the declared shape (batch 1): within 2% of the published multiply-adds.
+      // FLOPs (counted on the Keras model, as on TF.js) at the declared shape (batch 1):
+      // within 2% of the published multiply-adds.
       expect(Math.abs(model.flops!.macs - macs) / macs).toBeLessThan(0.02);
       expect(model.flops?.inputShapes).toBe(`input_1: [1,${size},${size},3]`);
       await model.dispose();
@@ -103,30 +105,39 @@ describe('remote TensorFlow inference', () => {
   });
 
   it('should say which engines it passed over for a TF model, and why', async () => {
-    // A layers model stays on TF.js (only graph models are converted to ONNX).
-    const model = await accelerator.loadModel(folders.upscaler, { name: 'upscaler-why' });
+    // handtrack stays on TF.js (its control flow is not converted to ONNX).
+    const model = await accelerator.loadModel(folders.handtrack, { name: 'handtrack-why' });
     expect(model.engine).toBe('tfjs-wasm');
     const skipped = Object.fromEntries(model.skipped.map((s) => [s.engine, s.reason]));
     expect(Object.keys(skipped)).toEqual(['tfjs-node-gpu', 'ort', 'tfjs-node']);
-    expect(skipped.ort).toBe('runs onnx, not tfjs-layers');
+    expect(skipped.ort).toBe('runs onnx, not tfjs-graph');
     if (!TFJS_NODE) expect(skipped['tfjs-node']).toMatch(/@tensorflow\/tfjs-node is not installed; on the daemon host run npm install/);
     const description = await accelerator.describe();
     expect(description.engines.find((e) => e.name === 'tfjs-wasm')).toMatchObject({ available: true, devices: ['cpu'] });
     await model.dispose();
-    // A graph model runs converted on ort: passed over are the engine above it and ORT's devices before the CPU.
-    const graph = await accelerator.loadModel(folders.emotion, { name: 'emotion-why' });
-    expect(graph).toMatchObject({ engine: 'ort', device: 'cpu', convertedFrom: 'tfjs-graph' });
-    expect(graph.skipped.map((s) => (s.device === '' ? s.engine : `${s.engine}/${s.device}`))).toEqual(['tfjs-node-gpu', 'ort/cuda', 'ort/webgpu']);
-    await graph.dispose();
+    // Graph and layers models run converted on ort: passed over are the engine above it and ORT's devices before the CPU.
+    for (const [dir, format] of [
+      [folders.emotion, 'tfjs-graph'],
+      [folders.upscaler, 'tfjs-layers'],
+    ] as const) {
+      const converted = await accelerator.loadModel(dir, { name: `${format}-why` });
+      expect(converted).toMatchObject({ engine: 'ort', device: 'cpu', convertedFrom: format });
+      expect(converted.skipped.map((s) => (s.device === '' ? s.engine : `${s.engine}/${s.device}`))).toEqual(['tfjs-node-gpu', 'ort/cuda', 'ort/webgpu']);
+      await converted.dispose();
+    }
   });
 
-  it('should count a model with free spatial dimensions at each request', async () => {
+  it('should count a model with free spatial dimensions at each request (on ort, its ONNX as free, equal to in-process TF.js)', async () => {
     const model = await accelerator.loadModel(folders.upscaler, { name: 'upscaler' });
+    expect(model).toMatchObject({ engine: 'ort', convertedFrom: 'tfjs-layers' });
     expect(model.flops).toBeUndefined();
     expect(model.flopsNote).toMatch(/free dimensions \(LR:d1, LR:d2\)|free dimensions \(LR:d1\)/);
     const run = async (h: number, w: number) => {
-      const out = await model.run({ LR: { dtype: 'float32', dims: [1, h, w, 3], data: randomFloats(h * w * 3) } });
+      const x = randomFloats(h * w * 3);
+      const out = await model.run({ LR: { dtype: 'float32', dims: [1, h, w, 3], data: x } });
       expect(out.SR?.dims).toEqual([1, 2 * h, 2 * w, 3]);
+      const local = await runLocal(await localTf('wasm'), folders.upscaler, 'layers', x, [1, h, w, 3]);
+      expect(maxScaledDiff(out.SR!.data as Float32Array, local)).toBeLessThanOrEqual(1e-4);
       return (await accelerator.describe()).models.find((m) => m.name === 'upscaler')!.lastFlops!;
     };
     const small = await run(16, 16);
@@ -138,8 +149,10 @@ describe('remote TensorFlow inference', () => {
 
 describe('memory admission of TF models', () => {
   it('should count the weights as the engine holds them (dequantized), refuse what does not fit, and serve on', async () => {
-    // 16 MiB: mobilenet_v2's 2.6 MB of uint8-quantized weights fit before loading, but
-    // TF.js holds them as 10 MB of float32, plus 9 MB of working memory.
+    // 16 MiB: mobilenet_v2's 2.6 MB of uint8-quantized weights fit before loading, but the
+    // engine holds them as float32: ort the converted ONNX's 9.9 MiB (TF.js holds 10.0 MiB;
+    // the ONNX folds each BatchNormalization's four vectors into two, 0.13 MiB less), plus
+    // 9.3 MiB of working memory.
     const mobilenet = await nsfwModel('mobilenet_v2');
     const emotionDir = await humanGraphModel('emotion');
     const daemon = await startDaemon({ args: ['--slot', 'custom:fp32=1,mem=0.015625'] });
@@ -147,7 +160,7 @@ describe('memory admission of TF models', () => {
       const accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-tf-memory' });
       const err = await accelerator.loadModel(mobilenet).catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'ResourceExhaustedError', reason: 'SLOT_MEMORY_EXCEEDED' });
-      expect((err as Error).message).toMatch(/needs 19\.\d MiB \(10\.0 MiB of weights as the engine holds them \+ 9\.3 MiB working memory, activations at the declared shape\) but slot eais-\w+ \(custom:fp32=1,fp16=1,mem=0\.015625, 16\.0 MiB\) has 16\.0 MiB free/);
+      expect((err as Error).message).toMatch(/needs 19\.\d MiB \(9\.9 MiB of weights as the engine holds them \+ 9\.3 MiB working memory, activations at the declared shape\) but slot eais-\w+ \(custom:fp32=1,fp16=1,mem=0\.015625, 16\.0 MiB\) has 16\.0 MiB free/);
       const emotion = await accelerator.loadModel(emotionDir);
       const out = await emotion.run({ input_1: { dtype: 'float32', dims: [1, 64, 64, 1], data: randomFloats(64 * 64) } });
       expect(out.Identity?.dims).toEqual([1, 7]);

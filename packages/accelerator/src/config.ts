@@ -42,7 +42,7 @@ export interface DaemonConfig {
   readonly exitAfterMs: number | undefined;
   /** The engines models may load on; undefined: all of them, best first. */
   readonly engines: readonly string[] | undefined;
-  /** Convert TF.js graph models to ONNX and run them on ORT where it ranks first (--tf-convert on). */
+  /** Convert TF.js graph and layers models to ONNX and run them on ORT where it ranks first (--tf-convert on). */
   readonly tfConvert: boolean;
   /** Seconds of quota each slot's token buckets hold (the burst). */
   readonly burstSeconds: number;
@@ -136,7 +136,7 @@ Options (each also read from the environment variable shown; flags win):
   --batch-delay <duration> longest wait for a batch        EAIS_BATCH_DELAY    [2ms]
   --engine <list>          only these engines, e.g. ort,tfjs-wasm  EAIS_ENGINE  [all]
                            (${ENGINES.map((e) => e.name).join(', ')})
-  --tf-convert <on|off>    run TF.js graph models on ORT, converted to ONNX once  EAIS_TF_CONVERT [on]
+  --tf-convert <on|off>    run TF.js models on ORT, converted to ONNX once  EAIS_TF_CONVERT [on]
   --hello-timeout <dur>    a new connection must start within  EAIS_HELLO_TIMEOUT [10s]
   --idle-timeout <dur>     close connections idle this long    EAIS_IDLE_TIMEOUT  [10m]
   --stall-timeout <dur>    drop a frame or upload stalled this long  EAIS_STALL_TIMEOUT [60s]

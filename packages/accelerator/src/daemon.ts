@@ -24,7 +24,7 @@ import type { SlotModel } from './slots/slot-model.js';
 import { newSlotId, Slot, type LoadOptions } from './slots/slot.js';
 import { slotIdFile, usageFile, type UsageFile } from './slots/usage-file.js';
 import { billableSeconds, type UsageTotals } from './slots/usage.js';
-import { ModelConverter } from './store/model-convert.js';
+import { isConvertible, ModelConverter } from './store/model-convert.js';
 import { ModelStore, type StoredModel } from './store/model-store.js';
 
 /** How often usage totals are written to the state dir (a crash loses at most this much). */
@@ -88,7 +88,7 @@ export class Daemon implements DaemonCore {
   readonly slots: readonly Slot[];
   readonly binds: BindTable;
   readonly store: ModelStore;
-  /** TF.js graph models converted to ONNX for ORT, once per digest (kept in the store). */
+  /** TF.js models (graph and layers) converted to ONNX for ORT, once per digest (kept in the store). */
   readonly converter: ModelConverter;
   #engines: EngineStatus[] = [];
   #ready = false;
@@ -307,12 +307,12 @@ export class Daemon implements DaemonCore {
   }
 
   /**
-   * Whether a load converts the model for ORT: a TF.js graph model is converted (once per
-   * digest and converter version, kept in the store) when --tf-convert is on and ORT is
-   * available and enabled; the registry then picks between the TF.js model and its ONNX.
+   * Whether a load converts the model for ORT: a TF.js model, graph or layers, is converted
+   * (once per digest and converter version, kept in the store) when --tf-convert is on and ORT
+   * is available and enabled; the registry then picks between the TF.js model and its ONNX.
    */
   #convertFor(stored: StoredModel): LoadOptions['convert'] {
-    if (stored.format !== 'tfjs-graph') return undefined;
+    if (!isConvertible(stored.format)) return undefined;
     if (!this.config.tfConvert) return 'conversion to ONNX is off on this daemon (--tf-convert off)';
     const ort = this.#engines.find((e) => e.name === 'ort');
     if (ort === undefined || !ort.available || (this.config.engines !== undefined && !this.config.engines.includes('ort'))) return undefined;

@@ -390,6 +390,7 @@ describe('convertTfjsLayers on models built with tf.sequential and tf.model', ()
         const converted = expectConverted(convertTfjsLayers(json, weights));
         const diffs = await parity(tf, model, converted, c.shapes);
         console.log(`${c.name}: ${JSON.stringify(diffs)}; ${converted.notes.join('; ')}`);
+        expect(converted.differsFromTfjs).toEqual([]);
       } finally {
         model.dispose();
       }
@@ -405,6 +406,9 @@ describe('convertTfjsLayers on BatchNormalization off the last axis', () => {
     const { json, weights } = await artifacts(tf, model);
     const converted = expectConverted(convertTfjsLayers(json, weights));
     expect(converted.notes.join('\n')).toMatch(/BatchNormalization on axis 1, which TF.js applies along the last axis/);
+    // Also listed apart, for a caller that keeps such a model on TF.js.
+    expect(converted.differsFromTfjs).toHaveLength(1);
+    expect(converted.differsFromTfjs[0]).toMatch(/BatchNormalization on axis 1, which TF.js applies along the last axis/);
     const session = await ort.InferenceSession.create(converted.onnx);
     sessions.push(session);
     const name = converted.inputs[0]?.name as string;

@@ -17,6 +17,8 @@ export interface WalkedGraph {
   readonly outputs: GraphTensor[];
   /** What the walk did that a reader of the ONNX graph may want to know. */
   readonly notes?: readonly string[];
+  /** Where the ONNX computes otherwise than TF.js does, each with why (among the notes too). */
+  readonly differsFromTfjs?: readonly string[];
 }
 
 type Signature = { inputs?: Record<string, { name: string }>; outputs?: Record<string, { name: string }> };

@@ -23,6 +23,11 @@ export interface LayerContext {
   weight(name: string): TfValue;
   /** Adds a note to the conversion's result. */
   note(text: string): void;
+  /**
+   * Says the ONNX computes this call otherwise than TF.js does (and why): a note, and an entry
+   * of the result's `differsFromTfjs`, by which a caller may keep the model on TF.js.
+   */
+  differs(text: string): void;
 }
 
 /** One Keras layer class: the output of a call. */

@@ -71,7 +71,7 @@ const batchNormalization: LayerRule = (k) => {
   const axis = axisOf(axes[0], rank);
   // Measured on @tensorflow/tfjs 4.22 (cpu and wasm): at inference its BatchNormalization
   // applies the statistics along the last axis whatever the axis; Keras's axis is kept here.
-  if (axis !== rank - 1) k.note(`${k.layer.name}: BatchNormalization on axis ${axis}, which TF.js applies along the last axis; the ONNX graph normalizes axis ${axis}, as Keras does`);
+  if (axis !== rank - 1) k.differs(`${k.layer.name}: BatchNormalization on axis ${axis}, which TF.js applies along the last axis; the ONNX graph normalizes axis ${axis}, as Keras does`);
   const mean = elements(k.weight('moving_mean'));
   const variance = elements(k.weight('moving_variance'));
   const gamma = k.c.scale === false ? undefined : elements(k.weight('gamma'));

@@ -62,13 +62,26 @@ interface Walk {
   readonly b: GraphBuilder;
   readonly weights: LayerWeights;
   readonly notes: string[];
+  readonly differs: string[];
 }
 
 /** One call of a layer on its inputs: its output tensors. */
 function callLayer(walk: Walk, layer: Layer, ins: TfValue[]): TfValue[] {
   if (NESTED_MODELS.has(layer.className)) return runTopology(walk, nested(layer), ins);
   const rule = LAYER_RULES.get(layer.className) as LayerRule;
-  const context: LayerContext = { layer, c: layer.config, ins, x: ins[0] as TfValue, b: walk.b, weight: (name) => walk.weights.get(layer, name), note: (text) => walk.notes.push(text) };
+  const context: LayerContext = {
+    layer,
+    c: layer.config,
+    ins,
+    x: ins[0] as TfValue,
+    b: walk.b,
+    weight: (name) => walk.weights.get(layer, name),
+    note: (text) => walk.notes.push(text),
+    differs: (text) => {
+      walk.notes.push(text);
+      walk.differs.push(text);
+    },
+  };
   try {
     return [rule(context)];
   } catch (err) {
@@ -122,12 +135,13 @@ export function walkLayers(t: KerasTopology, weights: ReadonlyMap<string, Decode
   });
   const b = new GraphBuilder();
   const notes: string[] = [];
-  const values = runTopology({ b, weights: new LayerWeights(b, weights), notes }, t, inputs.map((i) => ({ ...i })));
+  const differs: string[] = [];
+  const values = runTopology({ b, weights: new LayerWeights(b, weights), notes, differs }, t, inputs.map((i) => ({ ...i })));
   b.scope = 'outputs';
   const outputs = values.map((v, k) => {
     const name = names[k] as string;
     b.nodes.push({ op: 'Identity', inputs: [b.ref(v)], outputs: [name], attrs: {} });
     return { name, dtype: v.dtype, shape: v.shape };
   });
-  return { builder: b, inputs, outputs, notes };
+  return { builder: b, inputs, outputs, notes, differsFromTfjs: differs };
 }

@@ -28,6 +28,12 @@ export interface Converted {
   readonly outputs: readonly GraphTensor[];
   /** What the conversion did that a reader of the ONNX graph may want to know. */
   readonly notes: readonly string[];
+  /**
+   * Where the ONNX computes otherwise than TF.js 4.22 does, each entry naming the layer and why
+   * (also among `notes`): a BatchNormalization off the last axis, which the ONNX normalizes
+   * as Keras does. Empty when the ONNX computes what TF.js does.
+   */
+  readonly differsFromTfjs: readonly string[];
 }
 
 /** A model that stays on TF.js: the ops (or op features) that kept it there, and why. */
@@ -79,7 +85,7 @@ function convert(name: string, opset: number, options: ConvertOptions, walk: () 
     }
     notes.push(`${nodes.length} ONNX nodes, ${b.initializers.size} initializers, opset ${opset}`);
     const onnx = encodeOnnx({ name, opset, nodes, initializers: b.initializers.values(), inputs: walked.inputs, outputs: walked.outputs });
-    return { ok: true, onnx, inputs: walked.inputs, outputs: walked.outputs, notes };
+    return { ok: true, onnx, inputs: walked.inputs, outputs: walked.outputs, notes, differsFromTfjs: walked.differsFromTfjs ?? [] };
   } catch (err) {
     if (err instanceof ConvertError) return { ok: false, unsupported: err.ops, why: err.message };
     throw err;

@@ -8,7 +8,7 @@ import type { Conversion } from '../store/model-convert.js';
 import type { StoredModel } from '../store/model-store.js';
 import { batchPolicy, type BatchDefaults, type BatchRequest } from './batch-policy.js';
 import { SlotMemory, workingMemory, type WorkingMemory } from './slot-memory.js';
-import { conversionOf } from './slot-conversion.js';
+import { conversionOf, convertedSource } from './slot-conversion.js';
 import { SlotModel } from './slot-model.js';
 import { SlotQuota } from './quota.js';
 import { SlotUsage, type UsageTotals } from './usage.js';
@@ -40,7 +40,7 @@ export interface LoadOptions {
    */
   readonly assertBound?: (() => void) | undefined;
   /**
-   * Converts the model for another engine (a TF.js graph model to ONNX, for ORT), or says
+   * Converts the model for another engine (a TF.js model to ONNX, for ORT), or says
    * why the load does not try (e.g. `--tf-convert off`); undefined: no conversion applies.
    */
   readonly convert?: ((stored: StoredModel) => Promise<Conversion>) | string | undefined;
@@ -176,7 +176,7 @@ export class Slot {
       // choose between the source and its conversion.
       const conversion = typeof options.convert === 'function' ? await options.convert(stored) : undefined;
       const converting = performance.now() - began;
-      const converted = conversion?.ok === true ? { sha256: stored.sha256, format: 'onnx' as const, path: conversion.path, sizeBytes: conversion.sizeBytes } : undefined;
+      const converted = convertedSource(stored, conversion);
       const source = { sha256: stored.sha256, format: stored.format, path: stored.path, sizeBytes: weights };
       const loading = registry.load(source, { only: options.only, converted });
       loading.catch(() => undefined);

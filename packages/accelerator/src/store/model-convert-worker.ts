@@ -1,18 +1,19 @@
-// Inside a conversion thread: one stored TF.js graph model converted to ONNX.
+// Inside a conversion thread: one stored TF.js model (graph or layers) converted to ONNX.
 
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { convertTfjsGraph } from '../convert/convert.js';
+import { convertTfjsGraph, convertTfjsLayers } from '../convert/convert.js';
 
-/** What the thread is given: the model's folder in the store. */
+/** What the thread is given: the model's folder in the store, and its format as the store has it. */
 export interface ConvertWorkerData {
   readonly folder: string;
+  readonly format: 'tfjs-graph' | 'tfjs-layers';
 }
 
 /** What the thread answers: the converter's outcome (the ONNX bytes, transferred, when ok), or an error. */
 export type ConvertWorkerReply =
-  | { readonly kind: 'converted'; readonly onnx: Uint8Array; readonly notes: readonly string[] }
+  | { readonly kind: 'converted'; readonly onnx: Uint8Array; readonly notes: readonly string[]; readonly differsFromTfjs: readonly string[] }
   | { readonly kind: 'not-converted'; readonly unsupported: readonly string[]; readonly why: string }
   | { readonly kind: 'failed'; readonly message: string };
 
@@ -25,9 +26,11 @@ async function convert(): Promise<ConvertWorkerReply> {
   // The archive check made sure every shard lies inside the folder.
   const paths = (json.weightsManifest ?? []).flatMap((group) => group.paths ?? []);
   const weights = Buffer.concat(await Promise.all(paths.map((p) => readFile(join(data.folder, posix.normalize(p))))));
-  const result = convertTfjsGraph(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
+  const bytes = new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
+  // The store's format decides (it checked the archive), not a guess from model.json.
+  const result = data.format === 'tfjs-graph' ? convertTfjsGraph(json, bytes) : convertTfjsLayers(json, bytes);
   if (!result.ok) return { kind: 'not-converted', unsupported: result.unsupported, why: result.why };
-  return { kind: 'converted', onnx: result.onnx, notes: result.notes };
+  return { kind: 'converted', onnx: result.onnx, notes: result.notes, differsFromTfjs: result.differsFromTfjs };
 }
 
 convert().then(

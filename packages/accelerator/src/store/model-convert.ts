@@ -1,5 +1,6 @@
-// TF.js graph models as ONNX: converted once per model digest and converter version, in a
-// thread of its own, and kept in the model store, so a second load or a restart reuses them.
+// TF.js models (graph and layers) as ONNX: converted once per model digest and converter
+// version, in a thread of its own, and kept in the model store, so a second load or a
+// restart reuses them.
 
 import { once } from 'node:events';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -9,20 +10,33 @@ import { CONVERTER_VERSION } from '../convert/convert.js';
 import type { ConvertWorkerData, ConvertWorkerReply } from './model-convert-worker.js';
 import type { ModelStore, StoredModel } from './model-store.js';
 
+/** The formats the converter takes. */
+export type ConvertibleFormat = ConvertWorkerData['format'];
+
+/** Whether the converter takes models of this format. */
+export function isConvertible(format: string): format is ConvertibleFormat {
+  return format === 'tfjs-graph' || format === 'tfjs-layers';
+}
+
 const WORKER_URL = new URL('./model-convert-worker.js', import.meta.url);
 
-/** A graph model converted: its ONNX file in the store. */
+/** A TF.js model converted: its ONNX file in the store. */
 export interface OnnxConversion {
   readonly ok: true;
   readonly path: string;
   readonly sizeBytes: number;
   /** What the converter did (the Transposes it removed, the node count). */
   readonly notes: readonly string[];
+  /**
+   * Where the ONNX computes otherwise than TF.js does (a layers model's BatchNormalization off
+   * the last axis, normalized as Keras does); the daemon keeps such a model on TF.js.
+   */
+  readonly differsFromTfjs: readonly string[];
   /** True when the store had kept it from an earlier load (or an earlier run of the daemon). */
   readonly reused: boolean;
 }
 
-/** A graph model that stays on TF.js, and why. */
+/** A TF.js model that stays on TF.js, and why. */
 export interface FailedConversion {
   readonly ok: false;
   /** The ops (or op features) the converter lacks; empty when it failed otherwise. */
@@ -33,9 +47,13 @@ export interface FailedConversion {
 
 export type Conversion = OnnxConversion | FailedConversion;
 
-/** The outcome kept beside the ONNX; written last, so its presence says the ONNX is whole. */
+/**
+ * The outcome kept beside the ONNX; written last, so its presence says the ONNX is whole.
+ * `differsFromTfjs` may be absent from an outcome written before the daemon converted layers
+ * models (graph models have none).
+ */
 type Outcome =
-  | { readonly version: number; readonly ok: true; readonly onnxBytes: number; readonly notes: readonly string[] }
+  | { readonly version: number; readonly ok: true; readonly onnxBytes: number; readonly notes: readonly string[]; readonly differsFromTfjs?: readonly string[] }
   | { readonly version: number; readonly ok: false; readonly unsupported: readonly string[]; readonly why: string };
 
 const ONNX_FILE = `onnx-v${CONVERTER_VERSION}.onnx`;
@@ -46,8 +64,8 @@ function messageOf(err: unknown): string {
 }
 
 /** Runs the converter on a stored model's folder in a worker thread. */
-async function convertInThread(folder: string): Promise<ConvertWorkerReply> {
-  const worker = new Worker(WORKER_URL, { workerData: { folder } satisfies ConvertWorkerData });
+async function convertInThread(folder: string, format: ConvertibleFormat): Promise<ConvertWorkerReply> {
+  const worker = new Worker(WORKER_URL, { workerData: { folder, format } satisfies ConvertWorkerData });
   try {
     const [reply] = (await Promise.race([
       once(worker, 'message'),
@@ -62,11 +80,11 @@ async function convertInThread(folder: string): Promise<ConvertWorkerReply> {
 }
 
 /**
- * Converts stored TF.js graph models to ONNX for the ORT engine. An outcome the converter
- * reached (ONNX, or the ops it lacks) is kept in the model's store folder under the
- * converter's version, ONNX first and the outcome after it; a converter that threw (a
- * bug, a model it cannot read) is reported and not kept, so the next load tries again.
- * Loads of one digest that arrive together share one conversion.
+ * Converts stored TF.js models (graph and layers) to ONNX for the ORT engine. An outcome the
+ * converter reached (ONNX, or the ops it lacks) is kept in the model's store folder under the
+ * converter's version, ONNX first and the outcome after it; a converter that threw (a bug, a
+ * model it cannot read) is reported and not kept, so the next load tries again. Loads of one
+ * digest that arrive together share one conversion.
  */
 export class ModelConverter {
   readonly #converting = new Map<string, Promise<Conversion>>();
@@ -76,11 +94,16 @@ export class ModelConverter {
     readonly log: Logger,
   ) {}
 
-  /** The ONNX of a stored tfjs-graph model, or why there is none. Never rejects. */
+  /**
+   * The ONNX of a stored tfjs-graph or tfjs-layers model, or why there is none. Never rejects;
+   * a model of another format is answered not converted.
+   */
   convert(stored: StoredModel): Promise<Conversion> {
+    const { format } = stored;
+    if (!isConvertible(format)) return Promise.resolve({ ok: false, unsupported: [], why: `the converter takes TF.js models, not ${format}`, reused: false });
     let converting = this.#converting.get(stored.sha256);
     if (converting === undefined) {
-      converting = this.#convert(stored).finally(() => this.#converting.delete(stored.sha256));
+      converting = this.#convert(stored, format).finally(() => this.#converting.delete(stored.sha256));
       this.#converting.set(stored.sha256, converting);
     }
     return converting;
@@ -99,15 +122,16 @@ export class ModelConverter {
     // The outcome is written after the ONNX, but a file of another size is not that ONNX.
     const size = await stat(path).then((s) => s.size, () => -1);
     if (size !== outcome.onnxBytes) return undefined;
-    return { ok: true, path, sizeBytes: size, notes: outcome.notes, reused: true };
+    return { ok: true, path, sizeBytes: size, notes: outcome.notes, differsFromTfjs: outcome.differsFromTfjs ?? [], reused: true };
   }
 
   async #keep(sha256: string, outcome: Outcome): Promise<void> {
     await this.store.keepDerived(sha256, OUTCOME_FILE, (path) => writeFile(path, JSON.stringify(outcome)));
   }
 
-  async #convert(stored: StoredModel): Promise<Conversion> {
+  async #convert(stored: StoredModel, format: ConvertibleFormat): Promise<Conversion> {
     const log = this.log.child({ sha256: stored.sha256, converter: CONVERTER_VERSION });
+    const what = format === 'tfjs-graph' ? 'TF.js graph model' : 'TF.js layers model';
     const kept = await this.#kept(stored.sha256);
     if (kept !== undefined) {
       log.info({ ok: kept.ok }, kept.ok ? 'ONNX conversion reused from the model store' : 'ONNX conversion outcome reused from the model store: not convertible');
@@ -116,7 +140,7 @@ export class ModelConverter {
     const began = performance.now();
     let reply: ConvertWorkerReply;
     try {
-      reply = await convertInThread(stored.path);
+      reply = await convertInThread(stored.path, format);
     } catch (err) {
       reply = { kind: 'failed', message: messageOf(err) };
     }
@@ -124,18 +148,18 @@ export class ModelConverter {
     try {
       switch (reply.kind) {
         case 'failed':
-          log.warn({ ms, why: reply.message }, 'TF.js graph model could not be converted to ONNX (not kept; the next load tries again)');
+          log.warn({ ms, why: reply.message }, `${what} could not be converted to ONNX (not kept; the next load tries again)`);
           return { ok: false, unsupported: [], why: `the converter failed: ${reply.message}`, reused: false };
         case 'not-converted':
           await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: false, unsupported: reply.unsupported, why: reply.why });
-          log.info({ ms, unsupported: reply.unsupported }, 'TF.js graph model not converted to ONNX');
+          log.info({ ms, unsupported: reply.unsupported }, `${what} not converted to ONNX`);
           return { ok: false, unsupported: reply.unsupported, why: reply.why, reused: false };
         case 'converted': {
-          const { onnx, notes } = reply;
+          const { onnx, notes, differsFromTfjs } = reply;
           const path = await this.store.keepDerived(stored.sha256, ONNX_FILE, (p) => writeFile(p, onnx));
-          await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes });
-          log.info({ ms, onnxBytes: onnx.byteLength, notes }, 'TF.js graph model converted to ONNX');
-          return { ok: true, path, sizeBytes: onnx.byteLength, notes, reused: false };
+          await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes, differsFromTfjs });
+          log.info({ ms, onnxBytes: onnx.byteLength, notes }, `${what} converted to ONNX`);
+          return { ok: true, path, sizeBytes: onnx.byteLength, notes, differsFromTfjs, reused: false };
         }
       }
     } catch (err) {
