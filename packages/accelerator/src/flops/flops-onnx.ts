@@ -6,50 +6,10 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { CounterInput, FlopCounter } from './flops-counter.js';
 import type { AttrValue } from './flops-onnx-context.js';
+import { decodeOnnxModel, type OnnxNode, type OnnxTensor } from './flops-onnx-decode.js';
 import { evaluateOnnx } from './flops-onnx-ops.js';
 import { FlopTally, lastReaders } from './flops-tally.js';
 import { MAX_TRACKED, valueOf, type Value } from './flops-values.js';
-
-interface OnnxTensor {
-  name: string;
-  dims: number[];
-  data_type: number;
-  raw_data: Uint8Array;
-  float_data: number[];
-  int32_data: number[];
-  int64_data: number[];
-  double_data: number[];
-  uint64_data: number[];
-}
-
-interface OnnxAttribute {
-  name: string;
-  type: string;
-  f: number;
-  i: number;
-  s: Uint8Array;
-  t: OnnxTensor | null;
-  floats: number[];
-  ints: number[];
-}
-
-interface OnnxNode {
-  input: string[];
-  output: string[];
-  op_type: string;
-  domain: string;
-  attribute: OnnxAttribute[];
-}
-
-interface OnnxValueInfo {
-  name: string;
-  type: { tensor_type?: { elem_type: number; shape?: { dim: { dim_value?: number; dim_param?: string; value?: string }[] } | null } | null } | null;
-}
-
-interface OnnxModel {
-  opset_import: { domain: string; version: number }[];
-  graph: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[]; output: OnnxValueInfo[] } | null;
-}
 
 let modelType: protobuf.Type | undefined;
 
@@ -60,9 +20,8 @@ function schema(): protobuf.Type {
 }
 
 /**
- * Parses the ONNX schema and counts a two-node model, ahead of the first load (see
- * prepareFlopCounters): protobufjs generates each message type's decoder and converter on
- * first use (15–40 ms of the first load here otherwise).
+ * Counts a two-node model (encoded with the ONNX schema), ahead of the first load (see
+ * prepareFlopCounters), so that the first load does not pay for the counter's first run.
  */
 export function prepareOnnxCounter(): void {
   const type = schema();
@@ -85,11 +44,6 @@ export function prepareOnnxCounter(): void {
     )
     .finish();
   countOnnxBytes(bytes).count({ x: [1, 1, 2, 2] });
-}
-
-function decodeModel(bytes: Uint8Array): OnnxModel {
-  const type = schema();
-  return type.toObject(type.decode(bytes), { longs: Number, enums: String, defaults: true }) as OnnxModel;
 }
 
 /** The elements of a small tensor, from whichever field holds them. */
@@ -130,22 +84,22 @@ function attributes(node: OnnxNode): Map<string, AttrValue> {
   const attrs = new Map<string, AttrValue>();
   for (const a of node.attribute) {
     switch (a.type) {
-      case 'INT':
+      case 2: // INT
         attrs.set(a.name, a.i);
         break;
-      case 'FLOAT':
+      case 1: // FLOAT
         attrs.set(a.name, a.f);
         break;
-      case 'STRING':
+      case 3: // STRING
         attrs.set(a.name, Buffer.from(a.s).toString('utf8'));
         break;
-      case 'INTS':
+      case 7: // INTS
         attrs.set(a.name, a.ints.map(Number));
         break;
-      case 'FLOATS':
+      case 6: // FLOATS
         attrs.set(a.name, a.floats);
         break;
-      case 'TENSOR':
+      case 4: // TENSOR
         if (a.t !== null) attrs.set(a.name, tensorValue(a.t));
         break;
       default:
@@ -165,7 +119,7 @@ export async function onnxFlopCounter(path: string): Promise<FlopCounter> {
 }
 
 function countOnnxBytes(bytes: Uint8Array): FlopCounter {
-  const model = decodeModel(bytes);
+  const model = decodeOnnxModel(bytes);
   const graph = model.graph;
   if (graph === null) throw new Error('the ONNX model has no graph');
   const opset = model.opset_import.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13;
@@ -176,8 +130,8 @@ function countOnnxBytes(bytes: Uint8Array): FlopCounter {
     .filter((i) => !constants.has(i.name))
     .map((i) => ({
       name: i.name,
-      dtype: dtypeFromOnnx(i.type?.tensor_type?.elem_type ?? 1) ?? 'float32',
-      shape: (i.type?.tensor_type?.shape?.dim ?? []).map((d) => (d.value === 'dim_value' || (d.dim_value ?? 0) > 0 ? Number(d.dim_value) : (d.dim_param ?? '?'))),
+      dtype: dtypeFromOnnx(i.elem_type) ?? 'float32',
+      shape: (i.dims ?? []).map((d) => (d.dim_value !== undefined && d.dim_value > 0 ? d.dim_value : (d.dim_param ?? '?'))),
     }));
 
   return {
