@@ -6,14 +6,12 @@ import { attach, type Accelerator, type ModelInfo, type RemoteModel } from '@eai
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { converted, io, reused } from './helpers/conversion.js';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { randomFloats } from './helpers/models.js';
 import { localTf, maxRelativeDiff, maxScaledDiff, runLocalGraph } from './helpers/tf-local.js';
 import { humanGraphModel, type HumanModelName } from './helpers/tf-models.js';
 
-/** The daemon's log lines that say it converted a model (not reused one). */
-const converted = (daemon: DaemonProcess, sha256: string) => daemon.logs.filter((l) => l.msg === 'TF.js graph model converted to ONNX' && l.sha256 === sha256);
-const reused = (daemon: DaemonProcess, sha256: string) => daemon.logs.filter((l) => l.msg === 'ONNX conversion reused from the model store' && l.sha256 === sha256);
 
 /**
  * Runs every output of a model on a random batch, remotely and in this process; returns per
@@ -34,11 +32,6 @@ async function parity(model: RemoteModel, dir: string, batch: number): Promise<R
     }),
   );
 }
-
-const io = (m: ModelInfo) => ({
-  inputs: m.inputs.map((t) => [t.name, t.dtype, t.shape]),
-  outputs: m.outputs.map((t) => [t.name, t.dtype, t.shape]),
-});
 
 describe('TF.js graph models converted to ONNX in the daemon', () => {
   let daemon: DaemonProcess;
@@ -75,7 +68,7 @@ describe('TF.js graph models converted to ONNX in the daemon', () => {
     expect(described).toMatchObject({ engine: 'ort', convertedFrom: 'tfjs-graph' });
     expect(described.lastFlops?.inputShapes).toBe('input_1: [2,64,64,1]');
     expect(described.lastFlops!.macs).toBe(2 * model.flops!.macs);
-    expect(converted(daemon, model.sha256)).toHaveLength(1);
+    expect(converted(daemon, model.sha256, 'graph')).toHaveLength(1);
     // Kept in the model store beside the upload, under the converter's version.
     const files = readdirSync(join(daemon.stateDir, 'models', model.sha256));
     expect(files).toEqual(expect.arrayContaining(['onnx-v1.onnx', 'onnx-v1.json']));
@@ -112,7 +105,7 @@ describe('TF.js graph models converted to ONNX in the daemon', () => {
     const second = await accelerator.loadModel(dirs.emotion, { name: 'emotion-again' });
     expect(second).toMatchObject({ engine: 'ort', convertedFrom: 'tfjs-graph' });
     expect(second.conversionNote).toMatch(/converted at an earlier load, kept in the model store/);
-    expect(converted(daemon, first.sha256)).toHaveLength(1);
+    expect(converted(daemon, first.sha256, 'graph')).toHaveLength(1);
     expect(reused(daemon, first.sha256)).toHaveLength(1);
     await second.dispose();
 
@@ -122,7 +115,7 @@ describe('TF.js graph models converted to ONNX in the daemon', () => {
     accelerator = await attach({ endpoint: daemon.endpoint, instanceId: 'i-tf-ort' });
     const restarted = await accelerator.loadModel(dirs.emotion, { name: 'emotion' });
     expect(restarted).toMatchObject({ engine: 'ort', convertedFrom: 'tfjs-graph' });
-    expect(converted(daemon, first.sha256)).toHaveLength(0);
+    expect(converted(daemon, first.sha256, 'graph')).toHaveLength(0);
     expect(reused(daemon, first.sha256)).toHaveLength(1);
     expect((await parity(restarted, dirs.emotion, 1)).Identity!.element).toBeLessThanOrEqual(1e-4);
   });

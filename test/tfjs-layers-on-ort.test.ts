@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { converted, io } from './helpers/conversion.js';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { randomFloats } from './helpers/models.js';
 import { localTf, maxRelativeDiff, runLocal } from './helpers/tf-local.js';
@@ -64,8 +65,6 @@ function channelsFirstNorm(tf: Tf): LayersModel {
   return model;
 }
 
-/** The daemon's log lines that say it converted (not reused) a layers model. */
-const converted = (daemon: DaemonProcess, sha256: string) => daemon.logs.filter((l) => l.msg === 'TF.js layers model converted to ONNX' && l.sha256 === sha256);
 
 /** Runs the model's one input on a random batch remotely and in this process (wasm): the largest relative difference. */
 async function parity(model: RemoteModel, dir: string, batch: number): Promise<number> {
@@ -76,11 +75,6 @@ async function parity(model: RemoteModel, dir: string, batch: number): Promise<n
   const local = await runLocal(await localTf('wasm'), dir, 'layers', x, dims);
   return maxRelativeDiff(remote[model.outputs[0]!.name]!.data as Float32Array, local);
 }
-
-const io = (m: ModelInfo) => ({
-  inputs: m.inputs.map((t) => [t.name, t.dtype, t.shape]),
-  outputs: m.outputs.map((t) => [t.name, t.dtype, t.shape]),
-});
 
 describe('TF.js layers models converted to ONNX in the daemon', () => {
   let daemon: DaemonProcess;
@@ -116,13 +110,13 @@ describe('TF.js layers models converted to ONNX in the daemon', () => {
     // FLOPs are the Keras counter's, as on TF.js: conv 8·8·4·(3·3·3), dense 64·5, per row.
     expect(model.flops?.inputShapes).toBe('conv_input: [1,8,8,3]');
     expect(model.flops?.macs).toBe(8 * 8 * 4 * 27 + 64 * 5);
-    expect(converted(daemon, model.sha256)).toHaveLength(1);
+    expect(converted(daemon, model.sha256, 'layers')).toHaveLength(1);
     expect(readdirSync(join(daemon.stateDir, 'models', model.sha256))).toEqual(expect.arrayContaining(['onnx-v1.onnx', 'onnx-v1.json']));
     // A second load finds it converted in the store.
     const again = await accelerator.loadModel(dirs.sequential, { name: 'sequential-again' });
     expect(again).toMatchObject({ engine: 'ort', convertedFrom: 'tfjs-layers' });
     expect(again.conversionNote).toMatch(/converted at an earlier load, kept in the model store/);
-    expect(converted(daemon, model.sha256)).toHaveLength(1);
+    expect(converted(daemon, model.sha256, 'layers')).toHaveLength(1);
     await again.dispose();
   });
 
@@ -152,7 +146,7 @@ describe('TF.js layers models converted to ONNX in the daemon', () => {
     const again = await accelerator.loadModel(dirs.bnAxis1, { name: 'bn-axis-1-again' });
     expect(again).toMatchObject({ engine: 'tfjs-wasm', convertedFrom: undefined });
     expect(again.conversionNote).toMatch(/^kept on tfjs-wasm, converted to ONNX but not run so: the ONNX computes otherwise than TF.js \(bn: /);
-    expect(converted(daemon, model.sha256)).toHaveLength(1);
+    expect(converted(daemon, model.sha256, 'layers')).toHaveLength(1);
     await again.dispose();
   });
 

@@ -87,17 +87,6 @@ export function maxRelativeDiff(a: ArrayLike<number>, b: ArrayLike<number>, floo
   return max;
 }
 
-/** Largest |a − b| over the largest |b|: the parity measure of converted models (1e-4 allowed). */
-export function diffOverScale(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i += 1) {
-    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
-    scale = Math.max(scale, Math.abs(Number(b[i])));
-  }
-  return diff / (scale || 1);
-}
-
 /** Runs a TF.js graph model folder once in this process; resolves with the named outputs' values, in order. */
 export async function runLocalGraph(tf: Tf, dir: string, x: Float32Array | Int32Array, dims: number[], outputs: readonly string[]): Promise<Float32Array[]> {
   const model = await tf.loadGraphModel(handler(tf, dir));

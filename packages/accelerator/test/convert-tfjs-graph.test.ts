@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convertTfjsGraph, type Converted } from '../src/convert/convert.js';
-import { diffOverScale as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
+import { maxScaledDiff as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
 import { humanGraphModel, type HumanModelName } from '../../../test/helpers/tf-models.js';
 
 type Tf = Awaited<ReturnType<typeof localTf>>;

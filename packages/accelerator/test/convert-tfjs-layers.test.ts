@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertTfjs, convertTfjsLayers, type Converted, type NotConverted } from '../src/convert/convert.js';
 import { kerasFlopCounter } from '../src/flops/flops-keras.js';
 import { onnxFlopCounter } from '../src/flops/flops-onnx.js';
-import { diffOverScale as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
+import { maxScaledDiff as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
 import { nsfwModel, sequentialModel, upscalerModel, type NsfwModelName } from '../../../test/helpers/tf-models.js';
 
 type Tf = Awaited<ReturnType<typeof localTf>>;
