@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
-import { addsub, auth, call, expectStatus, rawAttach, rawClients, rawUpload, sha256, type RawClients } from './helpers/grpc.js';
+import { addsub, auth, call, expectStatus, rawAttach, rawClients, rawUpload, sha256 } from './helpers/grpc.js';
 import { addSubModel } from './helpers/models.js';
 import { waitFor } from './helpers/wait.js';
 

@@ -1,7 +1,7 @@
 // Binds that survive faults, as an app sees them: a daemon killed and restarted under 20
 // requests in flight, a link that stalls, an app that blocks its own event loop.
 
-import { attach, EaisError, type Accelerator, type AcceleratorEvents, type RemoteModel } from '@eais/agent';
+import { attach, EaisError, type Accelerator, type AcceleratorEvents } from '@eais/agent';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
