@@ -29,7 +29,7 @@ import { decodeOutputs, encodeFeeds, type Feeds, type OutputTensor } from './ten
 import { grpcTransport, type BoundConnection, type Transport } from './transport.js';
 import { ChannelTransport } from './transport-channel.js';
 import { streamTransport } from './transport-stream.js';
-import { modelPayload } from './upload.js';
+import { modelPayload, type ModelPayload } from './upload.js';
 import { slotUsage, type SlotUsage } from './usage.js';
 
 const CALL_DEADLINE_MS = 60_000;
@@ -657,8 +657,12 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     return this.#guard(safe, Date.now() + deadlineMs, () => this.#bareUnary<Res>(method, request, deadlineMs, requestId, client()));
   }
 
-  /** LoadModel for a model's digest; uploads it first when the daemon's store lacks it. */
-  async #loadStored(model: LoadedModel, requestId: string, until: number, options: LoadModelOptions): Promise<LoadModelResponse> {
+  /**
+   * LoadModel for a model's digest; uploads it first when the daemon's store lacks it.
+   * `built`: the payload loadModel made to hash the source, sent as it is (its bytes are not
+   * read again); a load again after a reconnect reads the source anew.
+   */
+  async #loadStored(model: LoadedModel, requestId: string, until: number, options: LoadModelOptions, built?: ModelPayload): Promise<LoadModelResponse> {
     const remaining = (): number => Math.max(1, until - Date.now());
     const load = (): Promise<LoadModelResponse> =>
       this.#bareUnary<LoadModelResponse>('LoadModel', { sha256: model.sha256, name: model.name, batching: model.batching }, remaining(), requestId);
@@ -667,7 +671,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     } catch (err) {
       if (!(err instanceof EaisError && err.reason === 'MODEL_NOT_STORED')) throw err;
     }
-    const payload = await modelPayload(model.source, { name: model.name, format: model.format });
+    const payload = built ?? (await modelPayload(model.source, { name: model.name, format: model.format }));
     if (payload.sha256 !== model.sha256) {
       throw createError('BAD_REQUEST', `model "${model.name}" changed since it was loaded (sha256 ${payload.sha256}, was ${model.sha256}); load it again`, { slotId: this.#slot.id });
     }
@@ -704,7 +708,7 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
     // Loading the same bytes under the same name again returns the loaded model: safe to retry.
     const response = await this.#guard(true, until, async () => {
       cancelled();
-      return this.#loadStored(model, requestId, until, options);
+      return this.#loadStored(model, requestId, until, options, payload);
     });
     if (response.model === null) throw createError('INTERNAL', 'the daemon answered LoadModel without a model');
     this.#models.set(model.name, model);
