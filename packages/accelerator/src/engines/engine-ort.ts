@@ -46,6 +46,18 @@ function providerFailure(provider: string, err: unknown): string {
   return line;
 }
 
+/**
+ * A one-node ONNX model (Conv 1×1 over [1,1,2,2] float32, opset 13, IR 8), 107 bytes. The
+ * probe creates a session of it on each provider: a provider this host lacks (no CUDA
+ * libraries, no WebGPU adapter) is found then rather than at the first model's load (46 ms
+ * for CUDA's failed library load here), and ORT's first session in the process (kernel
+ * registries, thread pools: ~40 ms of PP-OCRv4 rec's first CPU load here) is paid there too.
+ */
+const WARM_UP_MODEL: Uint8Array = Buffer.from(
+  'CAg6YQoPCgF4CgFrEgF5IgRDb252EgF3KhEKBAEBAQEQAUIBa0oEAAAAAFobCgF4EhYKFAgBEhAKAggBCgIIAQoCCAIKAggCYhsKAXkSFgoUCAESEAoCCAEKAggBCgIIAgoCCAJCBAoAEA0=',
+  'base64',
+);
+
 function tensorSpecs(metadata: readonly InferenceSession.ValueMetadata[]): TensorSpec[] {
   return metadata.map((m) => {
     const type = m.isTensor ? m.type : 'non-tensor';
@@ -73,6 +85,22 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
     // slots and processes) is better off sleeping between them. Measured in bench/.
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
+
+  /**
+   * Opens and releases a session of WARM_UP_MODEL on each provider not known broken, noting
+   * those that fail for host reasons. Failures of other kinds are left to the first load.
+   */
+  async function warmUp(): Promise<void> {
+    for (const provider of providers) {
+      if (hostFailures.has(provider)) continue;
+      try {
+        const session = await (ort as OrtModule).InferenceSession.create(WARM_UP_MODEL, sessionOptions(provider));
+        await session.release();
+      } catch (err) {
+        if (provider !== 'cpu' && HOST_FAILURE.test(firstLine(err))) hostFailures.set(provider, providerFailure(provider, err));
+      }
+    }
+  }
 
   async function createSession(source: ModelSource): Promise<{ session: InferenceSession; device: string; skipped: SkippedEngine[] }> {
     if (ort === undefined) throw new Error('onnxruntime-node is not loaded (probe first)');
@@ -116,7 +144,8 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
           devices: [],
         };
       }
-      return { available: true, devices: providers };
+      await warmUp();
+      return { available: true, devices: providers, hostFailures: Object.fromEntries(hostFailures) };
     },
 
     async load(source: ModelSource): Promise<EngineModel> {

@@ -114,6 +114,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
     try {
       const reply = await worker.request({ kind: 'probe' });
       if (reply.kind === 'probed' && reply.probe.available) {
+        Object.assign(hostFailures, reply.probe.hostFailures ?? {});
         log.info({ engine: spec.name }, 'spare engine thread ready');
         return worker;
       }
@@ -171,6 +172,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         throw err;
       }
       available = probe.available;
+      Object.assign(hostFailures, probe.hostFailures ?? {});
       // The probing thread has the engine imported: it becomes the first spare.
       if (available && !closed) spare = Promise.resolve(worker);
       else await worker.terminate();

@@ -9,6 +9,8 @@ export interface EngineProbe {
   readonly reason?: string | undefined;
   /** Devices the engine may use, best first (e.g. `cuda`, `webgpu`, `cpu`). */
   readonly devices: readonly string[];
+  /** Devices the probe found broken on this host, with why (see EngineModel.hostFailures). */
+  readonly hostFailures?: Readonly<Record<string, string>> | undefined;
 }
 
 /** An engine or device passed over for a model, and why. */
