@@ -70,18 +70,26 @@ export function knownSize(shape: readonly number[] | undefined): number | undefi
 /** `data` (row-major, `shape`) with its axes permuted by `perm` (NumPy transpose). */
 export function permuteData<T extends ConstData>(data: T, shape: readonly number[], perm: readonly number[]): T {
   const rank = shape.length;
-  const outShape = perm.map((p) => shape[p] as number);
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  if (data.length === 0) return out;
   const inStrides = new Array<number>(rank).fill(1);
   for (let i = rank - 2; i >= 0; i -= 1) inStrides[i] = (inStrides[i + 1] as number) * (shape[i + 1] as number);
-  const out = new (data.constructor as new (n: number) => T)(data.length);
-  const index = new Array<number>(rank).fill(0);
-  for (let o = 0; o < data.length; o += 1) {
-    let src = 0;
-    for (let a = 0; a < rank; a += 1) src += (index[a] as number) * (inStrides[perm[a] as number] as number);
-    out[o] = data[src] as never;
-    for (let a = rank - 1; a >= 0; a -= 1) {
-      index[a] = (index[a] as number) + 1;
-      if ((index[a] as number) < (outShape[a] as number)) break;
+  // Output axis a walks the input with stride step[a]; the innermost axis runs as a plain
+  // loop and the outer ones as an odometer that moves `src` by whole strides.
+  const size = perm.map((p) => shape[p] as number);
+  const step = perm.map((p) => inStrides[p] as number);
+  const innerSize = rank === 0 ? 1 : (size[rank - 1] as number);
+  const innerStep = rank === 0 ? 0 : (step[rank - 1] as number);
+  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  const src = data as unknown as ArrayLike<number | bigint>;
+  const dst = out as unknown as { [i: number]: number | bigint };
+  let base = 0;
+  for (let o = 0; o < data.length; ) {
+    for (let i = 0, at = base; i < innerSize; i += 1, at += innerStep) dst[o++] = src[at] as number;
+    for (let a = rank - 2; a >= 0; a -= 1) {
+      base += step[a] as number;
+      if (((index[a] as number) += 1) < (size[a] as number)) break;
+      base -= (step[a] as number) * (size[a] as number);
       index[a] = 0;
     }
   }

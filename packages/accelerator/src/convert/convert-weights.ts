@@ -21,8 +21,11 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** The stored elements of one weight as numbers (before any cast to its dtype). */
-function storedValues(w: WeightSpec, view: DataView, offset: number, count: number): Float64Array | ConstData {
+/**
+ * The elements of one weight as `dtype` (float32, int32 or bool): copied when stored
+ * plain, dequantized when quantized (int32 weights rounded).
+ */
+function storedValues(w: WeightSpec, view: DataView, offset: number, count: number, dtype: string): ConstData {
   const q = w.quantization;
   if (q === undefined) {
     switch (w.dtype) {
@@ -36,16 +39,26 @@ function storedValues(w: WeightSpec, view: DataView, offset: number, count: numb
         throw new ConvertError([`weight dtype ${w.dtype}`], `weight ${w.name} has dtype ${w.dtype}, which the converter does not read`);
     }
   }
-  const out = new Float64Array(count);
+  // Dequantized into float32 (or float64, to be rounded exactly for int32 and bool weights),
+  // one plain loop per stored type.
+  const values = dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
   if (q.dtype === 'float16') {
-    for (let i = 0; i < count; i += 1) out[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
-    return out;
+    for (let i = 0; i < count; i += 1) values[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
+  } else if (q.dtype === 'uint8' || q.dtype === 'uint16') {
+    const scale = q.scale ?? 1;
+    const min = q.min ?? 0;
+    if (q.dtype === 'uint8') {
+      const stored = new Uint8Array(view.buffer, view.byteOffset + offset, count);
+      for (let i = 0; i < count; i += 1) values[i] = (stored[i] as number) * scale + min;
+    } else {
+      for (let i = 0; i < count; i += 1) values[i] = view.getUint16(offset + 2 * i, true) * scale + min;
+    }
+  } else {
+    throw new ConvertError([`quantization ${q.dtype}`], `weight ${w.name} is quantized as ${q.dtype}, which the converter does not dequantize`);
   }
-  const scale = q.scale ?? 1;
-  const min = q.min ?? 0;
-  const read = q.dtype === 'uint8' ? (i: number) => view.getUint8(offset + i) : q.dtype === 'uint16' ? (i: number) => view.getUint16(offset + 2 * i, true) : undefined;
-  if (read === undefined) throw new ConvertError([`quantization ${q.dtype}`], `weight ${w.name} is quantized as ${q.dtype}, which the converter does not dequantize`);
-  for (let i = 0; i < count; i += 1) out[i] = read(i) * scale + min;
+  if (values instanceof Float32Array) return values;
+  const out = dtype === 'int32' ? new Int32Array(count) : new Uint8Array(count);
+  for (let i = 0; i < count; i += 1) out[i] = Math.round(values[i] as number);
   return out;
 }
 
@@ -65,12 +78,8 @@ export function decodeWeights(manifest: readonly WeightGroup[], data: Uint8Array
       if (used > view.byteLength) throw new ConvertError([], `weight ${w.name} ends at byte ${base + used}, past the ${data.byteLength} bytes of weights given`);
       if (w.dtype === 'string') throw new ConvertError(['string weight'], `weight ${w.name} holds strings, which ONNX models converted here cannot carry`);
       const count = w.shape.reduce((a, b) => a * b, 1);
-      const values = storedValues(w, view, offset, count);
       const dtype = w.dtype === 'bool' ? 'bool' : w.dtype === 'int32' ? 'int32' : 'float32';
-      let out: ConstData;
-      if (values instanceof Float64Array) out = dtype === 'int32' ? Int32Array.from(values, Math.round) : Float32Array.from(values);
-      else out = values;
-      weights.set(w.name, { dtype, shape: w.shape, data: out });
+      weights.set(w.name, { dtype, shape: w.shape, data: storedValues(w, view, offset, count, dtype) });
     });
     base += used;
   }
