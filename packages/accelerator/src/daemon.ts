@@ -181,6 +181,7 @@ export class Daemon implements DaemonCore {
     ]);
     daemon.#engines = engines;
     await registry.trimSpares(config.engines);
+    if (daemon.#convertsTfjs()) daemon.converter.prepare();
     for (const engine of daemon.#engines) {
       const fields = { engine: engine.name, priority: engine.priority, devices: engine.devices, formats: engine.formats };
       if (engine.available) log.info(fields, 'engine available');
@@ -314,9 +315,14 @@ export class Daemon implements DaemonCore {
   #convertFor(stored: StoredModel): LoadOptions['convert'] {
     if (!isConvertible(stored.format)) return undefined;
     if (!this.config.tfConvert) return 'conversion to ONNX is off on this daemon (--tf-convert off)';
-    const ort = this.#engines.find((e) => e.name === 'ort');
-    if (ort === undefined || !ort.available || (this.config.engines !== undefined && !this.config.engines.includes('ort'))) return undefined;
+    if (!this.#convertsTfjs()) return undefined;
     return (model) => this.converter.convert(model);
+  }
+
+  /** Whether TF.js models are converted for ORT here: --tf-convert on, and ORT available and enabled. */
+  #convertsTfjs(): boolean {
+    const ort = this.#engines.find((e) => e.name === 'ort');
+    return this.config.tfConvert && ort !== undefined && ort.available && (this.config.engines === undefined || this.config.engines.includes('ort'));
   }
 
   /** Daemon, slots and engines; with a bind, its slot's models and what their engines hold. */
@@ -366,6 +372,7 @@ export class Daemon implements DaemonCore {
     }
     await this.saveUsage();
     await this.fleet.close().catch((err: unknown) => this.log.warn({ err }, 'the fleet lease could not be given up; it ends by its TTL'));
+    await this.converter.close();
     await this.registry.close();
   }
 }

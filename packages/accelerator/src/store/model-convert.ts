@@ -7,11 +7,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CONVERTER_VERSION } from '../convert/convert.js';
-import type { ConvertWorkerData, ConvertWorkerReply } from './model-convert-worker.js';
+import type { ConvertJob, ConvertWorkerReply, FromConvertWorker } from './model-convert-worker.js';
 import type { ModelStore, StoredModel } from './model-store.js';
 
 /** The formats the converter takes. */
-export type ConvertibleFormat = ConvertWorkerData['format'];
+export type ConvertibleFormat = ConvertJob['format'];
 
 /** Whether the converter takes models of this format. */
 export function isConvertible(format: string): format is ConvertibleFormat {
@@ -63,19 +63,88 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Runs the converter on a stored model's folder in a worker thread. */
-async function convertInThread(folder: string, format: ConvertibleFormat): Promise<ConvertWorkerReply> {
-  const worker = new Worker(WORKER_URL, { workerData: { folder, format } satisfies ConvertWorkerData });
+/** How long after a conversion the next spare thread starts (not competing with the load that follows). */
+const SPARE_DELAY_MS = 1000;
+
+/** A conversion thread that has answered `ready`, or why it could not start. */
+async function readyThread(): Promise<Worker> {
+  const worker = new Worker(WORKER_URL);
   try {
-    const [reply] = (await Promise.race([
+    const [message] = (await Promise.race([
       once(worker, 'message'),
       once(worker, 'exit').then(([code]) => {
-        throw new Error(`the conversion thread exited (code ${String(code)}) before it answered`);
+        throw new Error(`the conversion thread exited (code ${String(code)}) before it was ready`);
       }),
-    ])) as [ConvertWorkerReply];
-    return reply;
-  } finally {
+    ])) as [FromConvertWorker];
+    if (message.kind !== 'ready') throw new Error(`the conversion thread sent ${message.kind} before it was ready`);
+    return worker;
+  } catch (err) {
     await worker.terminate();
+    throw err;
+  }
+}
+
+/**
+ * Threads for conversions, one per conversion (its memory goes with it), with a spare kept
+ * ready: started at start-up and a second after each conversion, it has the converter
+ * imported and compiled, which a thread started for the job spends ~250 ms on here. An idle
+ * spare does not keep the process alive.
+ */
+class ConversionThreads {
+  #spare: Promise<Worker | undefined> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** Starts the spare, unless there is one. */
+  prepare(): void {
+    if (this.#closed || this.#spare !== undefined) return;
+    this.#spare = readyThread().then(
+      (worker) => {
+        worker.unref();
+        if (this.#closed) void worker.terminate();
+        return worker;
+      },
+      () => undefined,
+    );
+  }
+
+  /** Runs the converter on a stored model's folder in the spare (or a thread of its own). */
+  async run(job: ConvertJob): Promise<ConvertWorkerReply> {
+    // Taken synchronously, so two conversions never share one thread.
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const worker = (await spare) ?? (await readyThread());
+    worker.ref();
+    try {
+      const reply = Promise.race([
+        once(worker, 'message') as Promise<[ConvertWorkerReply]>,
+        once(worker, 'exit').then(([code]) => {
+          throw new Error(`the conversion thread exited (code ${String(code)}) before it answered`);
+        }),
+      ]);
+      worker.postMessage(job satisfies ConvertJob);
+      return (await reply)[0];
+    } finally {
+      await worker.terminate();
+      this.#later();
+    }
+  }
+
+  #later(): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.prepare();
+    }, SPARE_DELAY_MS);
+    this.#timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    await (await spare)?.terminate();
   }
 }
 
@@ -88,11 +157,22 @@ async function convertInThread(folder: string, format: ConvertibleFormat): Promi
  */
 export class ModelConverter {
   readonly #converting = new Map<string, Promise<Conversion>>();
+  readonly #threads = new ConversionThreads();
 
   constructor(
     readonly store: ModelStore,
     readonly log: Logger,
   ) {}
+
+  /** Starts a conversion thread ahead of the first conversion (at start-up). */
+  prepare(): void {
+    this.#threads.prepare();
+  }
+
+  /** Stops the spare thread; conversions under way finish. */
+  async close(): Promise<void> {
+    await this.#threads.close();
+  }
 
   /**
    * The ONNX of a stored tfjs-graph or tfjs-layers model, or why there is none. Never rejects;
@@ -140,7 +220,7 @@ export class ModelConverter {
     const began = performance.now();
     let reply: ConvertWorkerReply;
     try {
-      reply = await convertInThread(stored.path, format);
+      reply = await this.#threads.run({ folder: stored.path, format });
     } catch (err) {
       reply = { kind: 'failed', message: messageOf(err) };
     }
