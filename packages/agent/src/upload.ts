@@ -27,6 +27,8 @@ export interface ModelPayload {
   chunks(): AsyncIterable<Uint8Array>;
   /** All the bytes, when they were read whole to hash them. */
   readonly bytes?: Uint8Array | undefined;
+  /** Reads all the bytes at once (a file: one read, faster than its chunks here). */
+  readonly readAll?: (() => Promise<Uint8Array>) | undefined;
 }
 
 /** Options of loadModel that shape the payload. */
@@ -127,6 +129,7 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
     name: options.name ?? nameFrom(source, sha256),
     chunks: () => (bytes === undefined ? createReadStream(source, { highWaterMark: CHUNK_BYTES }) : sliceBytes(bytes)),
     bytes,
+    readAll: () => readFile(source),
   };
 }
 
@@ -137,6 +140,11 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
  */
 export async function payloadBytes(payload: ModelPayload): Promise<Uint8Array> {
   if (payload.bytes !== undefined) return payload.bytes;
+  if (payload.readAll !== undefined) {
+    const all = await payload.readAll();
+    if (all.byteLength !== payload.sizeBytes) throw createError('BAD_REQUEST', 'the model changed while it was being read; try again');
+    return all;
+  }
   const bytes = Buffer.allocUnsafe(payload.sizeBytes);
   let at = 0;
   for await (const chunk of payload.chunks()) {
