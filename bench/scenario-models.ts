@@ -181,6 +181,23 @@ function report(context: BenchContext, cases: readonly ModelCase[], concurrencie
           : `over by ${fmt(median(over))} ms at the median repeat; there the engine's own time on the daemon was ${fmt(mid.compute)} ms (mean) against ` +
             `local ${fmt(mid.local)} ms (p50), and transport and the daemon's work around the engine ${fmt(mid.around)} ms`,
     });
+    // Tail: p99 at batch 1, one in flight, against the local p99 and the raw round trip's p99.
+    const tail = of(c.name, 'data channel', 1).map((r) => {
+      const local = of(c.name, 'local', 1).find((l) => l.repeat === r.repeat)!.m.p99;
+      const rtt = of(c.name, 'raw TCP, same bytes', 1).find((l) => l.repeat === r.repeat)!.m.p99;
+      return { bound: 1.2 * local + 1.25 * rtt + 1, remote: r.m.p99, local, rtt, p90: r.m.p90, localP90: of(c.name, 'local', 1).find((l) => l.repeat === r.repeat)!.m.p90 };
+    });
+    const tailOver = tail.map((t) => t.remote - t.bound);
+    const tailMid = tail.find((t) => t.remote - t.bound === median(tailOver)) ?? tail[0]!;
+    targets.push({
+      name: `tail latency, ${c.name}`,
+      goal: 'remote p99 ≤ 1.2 × local p99 + 1.25 × raw TCP round trip p99 of the same bytes + 1 ms (batch 1, one in flight)',
+      measured:
+        `remote p99 ${fmt(tailMid.remote)} ms vs bound ${fmt(tailMid.bound)} ms (1.2 × local ${fmt(tailMid.local)} + 1.25 × ${fmt(tailMid.rtt)} + 1); ` +
+        `p90 ${fmt(tailMid.p90)} vs local ${fmt(tailMid.localP90)} ms; worst repeat ${fmt(Math.max(...tailOver))} ms over`,
+      met: median(tailOver) <= 0,
+      why: median(tailOver) <= 0 ? undefined : `over by ${fmt(median(tailOver))} ms at the median repeat`,
+    });
     // Throughput at concurrency 4.
     const ratios = of(c.name, 'data channel', 4).map((r) => r.m.throughput / of(c.name, 'local', 4).find((l) => l.repeat === r.repeat)!.m.throughput);
     if (ratios.length > 0) {
