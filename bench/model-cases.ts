@@ -40,8 +40,11 @@ export function input(dims: readonly number[]): Float32Array {
   return out;
 }
 
-/** An ONNX model (a file, or bytes) in an ORT session with the daemon's session options. */
-async function ortLocal(model: string | Uint8Array, dims: readonly number[], threads: number): Promise<LocalModel> {
+/**
+ * An ONNX model (a file, or bytes) in an ORT session with the daemon's session options
+ * (engine-ort.ts); `threads`: intra-op threads, as the daemon's --threads (0: ORT's choice).
+ */
+export async function ortSession(model: string | Uint8Array, threads: number): Promise<InferenceSession> {
   const options = {
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
@@ -49,7 +52,12 @@ async function ortLocal(model: string | Uint8Array, dims: readonly number[], thr
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   } as const;
   // One overload takes a path, another bytes.
-  const session = typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
+  return typeof model === 'string' ? InferenceSession.create(model, options) : InferenceSession.create(model, options);
+}
+
+/** An ONNX model in an ORT session with the daemon's session options, fed `input(dims)`. */
+async function ortLocal(model: string | Uint8Array, dims: readonly number[], threads: number): Promise<LocalModel> {
+  const session = await ortSession(model, threads);
   const feeds = { [session.inputNames[0]!]: new Tensor('float32', input(dims), [...dims]) };
   return { run: () => session.run(feeds), dispose: () => session.release() };
 }
