@@ -67,31 +67,58 @@ export function knownSize(shape: readonly number[] | undefined): number | undefi
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** `data` (row-major, `shape`) with its axes permuted by `perm` (NumPy transpose). */
+/** Row-major strides of a shape. */
+function rowMajorStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i -= 1) strides[i] = (strides[i + 1] as number) * (shape[i + 1] as number);
+  return strides;
+}
+
+/**
+ * Copies between `ordered` (walked element by element) and `strided` (walked by `steps`
+ * over the axes `sizes` of `ordered`): `gather` reads strided and writes in order, else the
+ * reverse. The innermost axis runs as a plain loop, the outer ones as an odometer.
+ */
+function stridedCopy(ordered: { [i: number]: number | bigint; length: number }, strided: { [i: number]: number | bigint }, sizes: readonly number[], steps: readonly number[], gather: boolean): void {
+  const rank = sizes.length;
+  const innerSize = rank === 0 ? 1 : (sizes[rank - 1] as number);
+  const innerStep = rank === 0 ? 0 : (steps[rank - 1] as number);
+  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  let base = 0;
+  for (let o = 0; o < ordered.length; ) {
+    if (gather) for (let i = 0, at = base; i < innerSize; i += 1, at += innerStep) ordered[o++] = strided[at] as number;
+    else for (let i = 0, at = base; i < innerSize; i += 1, at += innerStep) strided[at] = ordered[o++] as number;
+    for (let a = rank - 2; a >= 0; a -= 1) {
+      base += steps[a] as number;
+      if (((index[a] as number) += 1) < (sizes[a] as number)) break;
+      base -= (steps[a] as number) * (sizes[a] as number);
+      index[a] = 0;
+    }
+  }
+}
+
+/**
+ * `data` (row-major, `shape`) with its axes permuted by `perm` (NumPy transpose). It walks
+ * in order whichever side has the longer last axis (a 1×1 kernel HWIO → OIHW: the input's
+ * O, not the output's W of 1), so the odometer turns once per run, not per element.
+ */
 export function permuteData<T extends ConstData>(data: T, shape: readonly number[], perm: readonly number[]): T {
   const rank = shape.length;
   const out = new (data.constructor as new (n: number) => T)(data.length);
   if (data.length === 0) return out;
-  const inStrides = new Array<number>(rank).fill(1);
-  for (let i = rank - 2; i >= 0; i -= 1) inStrides[i] = (inStrides[i + 1] as number) * (shape[i + 1] as number);
-  // Output axis a walks the input with stride step[a]; the innermost axis runs as a plain
-  // loop and the outer ones as an odometer that moves `src` by whole strides.
-  const size = perm.map((p) => shape[p] as number);
-  const step = perm.map((p) => inStrides[p] as number);
-  const innerSize = rank === 0 ? 1 : (size[rank - 1] as number);
-  const innerStep = rank === 0 ? 0 : (step[rank - 1] as number);
-  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
-  const src = data as unknown as ArrayLike<number | bigint>;
-  const dst = out as unknown as { [i: number]: number | bigint };
-  let base = 0;
-  for (let o = 0; o < data.length; ) {
-    for (let i = 0, at = base; i < innerSize; i += 1, at += innerStep) dst[o++] = src[at] as number;
-    for (let a = rank - 2; a >= 0; a -= 1) {
-      base += step[a] as number;
-      if (((index[a] as number) += 1) < (size[a] as number)) break;
-      base -= (step[a] as number) * (size[a] as number);
-      index[a] = 0;
-    }
+  const outShape = perm.map((p) => shape[p] as number);
+  const inStrides = rowMajorStrides(shape);
+  const outStrides = rowMajorStrides(outShape);
+  const src = data as unknown as { [i: number]: number | bigint; length: number };
+  const dst = out as unknown as { [i: number]: number | bigint; length: number };
+  if (rank === 0 || (outShape[rank - 1] as number) >= (shape[rank - 1] as number)) {
+    // Output in order: output axis a reads the input with stride inStrides[perm[a]].
+    stridedCopy(dst, src, outShape, perm.map((p) => inStrides[p] as number), true);
+  } else {
+    // Input in order: input axis perm[a] writes the output with stride outStrides[a].
+    const steps = new Array<number>(rank);
+    perm.forEach((p, a) => (steps[p] = outStrides[a] as number));
+    stridedCopy(src, dst, shape, steps, false);
   }
   return out;
 }
