@@ -129,6 +129,10 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
     // Taken synchronously, so two loads never share one spare.
     const pending = spare;
     spare = undefined;
+    // A spare due after an earlier load would warm up beside this one, on the same cores:
+    // this load starts its own thread, and the next spare is due a second after it instead.
+    clearTimeout(spareTimer);
+    spareTimer = undefined;
     const ready = await pending;
     if (ready?.alive === true) {
       ready.keepProcessAlive(true);
