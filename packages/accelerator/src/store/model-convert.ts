@@ -66,9 +66,13 @@ function messageOf(err: unknown): string {
 /** How long after a conversion the next spare thread starts (not competing with the load that follows). */
 const SPARE_DELAY_MS = 1000;
 
+/** Conversion threads that have exited (a spare that died while it waited is not used). */
+const exited = new WeakSet<Worker>();
+
 /** A conversion thread that has answered `ready`, or why it could not start. */
 async function readyThread(): Promise<Worker> {
   const worker = new Worker(WORKER_URL);
+  worker.once('exit', () => exited.add(worker));
   try {
     const [message] = (await Promise.race([
       once(worker, 'message'),
@@ -113,7 +117,8 @@ class ConversionThreads {
     // Taken synchronously, so two conversions never share one thread.
     const spare = this.#spare;
     this.#spare = undefined;
-    const worker = (await spare) ?? (await readyThread());
+    const ready = await spare;
+    const worker = ready !== undefined && !exited.has(ready) ? ready : await readyThread();
     worker.ref();
     try {
       const reply = Promise.race([
