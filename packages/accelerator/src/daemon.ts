@@ -197,6 +197,7 @@ export class Daemon implements DaemonCore {
       await fleet.join(daemon.slots, Date.now() + JOIN_TIMEOUT_MS);
     } catch (err) {
       await fleet.close().catch(() => undefined);
+      await daemon.converter.close();
       await registry.close();
       throw new StartError(`cannot join the fleet registry (${fleet.registry.description}): ${(err as Error).message}`);
     }

@@ -89,6 +89,14 @@ describe('ORT engine', () => {
     expect(second.skipped.map((s) => s.device)).toEqual(['cuda', 'webgpu']);
   });
 
+  it('should warm up once, however often it is probed (an engine thread probes before each load)', async () => {
+    const { module, attempts } = fakeOrt();
+    const engine = createOrtEngine(async () => module);
+    await engine.probe();
+    await engine.probe();
+    expect(attempts).toEqual(['cuda', 'webgpu', 'cpu']);
+  });
+
   it('should skip at the probe the providers an earlier instance found broken', async () => {
     const { module, attempts } = fakeOrt();
     const engine = createOrtEngine(async () => module, { hostFailures: { cuda: 'CUDA execution provider not installed' } });

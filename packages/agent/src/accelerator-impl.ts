@@ -660,7 +660,8 @@ export class AcceleratorImpl extends EventEmitter<AcceleratorEvents> implements 
   /**
    * LoadModel for a model's digest; uploads it first when the daemon's store lacks it.
    * `built`: the payload loadModel made to hash the source, sent as it is (its bytes are not
-   * read again); a load again after a reconnect reads the source anew.
+   * read again), also when loadModel tries again; loading the app's models again after a
+   * reconnect reads each source anew.
    */
   async #loadStored(model: LoadedModel, requestId: string, until: number, options: LoadModelOptions, built?: ModelPayload): Promise<LoadModelResponse> {
     const remaining = (): number => Math.max(1, until - Date.now());

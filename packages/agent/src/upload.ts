@@ -4,7 +4,7 @@ import { createError, isModelFormat, MODEL_FORMATS, MODEL_NAME_PATTERN, type Mod
 import type { ClientWritableStream } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { once } from 'node:events';
 import { basename, extname } from 'node:path';
@@ -27,7 +27,7 @@ export interface ModelPayload {
   chunks(): AsyncIterable<Uint8Array>;
   /** All the bytes, when they were read whole to hash them. */
   readonly bytes?: Uint8Array | undefined;
-  /** Reads all the bytes at once (a file: one read, faster than its chunks here). */
+  /** Reads all the bytes at once, at most one past `sizeBytes` (a file: faster than its chunks here). */
   readonly readAll?: (() => Promise<Uint8Array>) | undefined;
 }
 
@@ -80,6 +80,23 @@ async function hashFile(path: string, info: Stats): Promise<{ sha256: string; by
   return bytes === undefined || bytes.byteLength !== info.size ? { sha256 } : { sha256, bytes };
 }
 
+/** Up to `limit` bytes of a file, read whole (a file that grew since it was hashed is not read past that). */
+async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(limit);
+    let filled = 0;
+    while (filled < limit) {
+      const { bytesRead } = await handle.read(bytes, filled, limit - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return bytes.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Prepares a model for upload: an ONNX file, ONNX bytes, or a folder (TF.js graph or
  * layers model, SavedModel) packed as one canonical archive. INVALID_ARGUMENT
@@ -129,7 +146,7 @@ export async function modelPayload(source: string | Uint8Array, options: Payload
     name: options.name ?? nameFrom(source, sha256),
     chunks: () => (bytes === undefined ? createReadStream(source, { highWaterMark: CHUNK_BYTES }) : sliceBytes(bytes)),
     bytes,
-    readAll: () => readFile(source),
+    readAll: () => readAtMost(source, info.size + 1),
   };
 }
 

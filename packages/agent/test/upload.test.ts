@@ -32,5 +32,11 @@ describe('model payloads', () => {
     const known = await modelPayload(path);
     writeFileSync(path, Buffer.alloc(10, 1));
     await expect(payloadBytes(known)).rejects.toMatchObject({ reason: 'BAD_REQUEST', message: expect.stringMatching(/changed while it was being read/) });
+    // Grown: read no further than one byte past the size it had.
+    writeFileSync(path, Buffer.alloc(1000, 1));
+    await modelPayload(path);
+    const again = await modelPayload(path);
+    writeFileSync(path, Buffer.alloc(50_000, 1));
+    await expect(payloadBytes(again)).rejects.toMatchObject({ reason: 'BAD_REQUEST', message: expect.stringMatching(/changed while it was being read/) });
   });
 });

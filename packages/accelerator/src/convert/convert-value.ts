@@ -104,6 +104,7 @@ function stridedCopy(ordered: { [i: number]: number | bigint; length: number }, 
  */
 export function permuteData<T extends ConstData>(data: T, shape: readonly number[], perm: readonly number[]): T {
   const rank = shape.length;
+  if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`permuteData: ${data.length} elements do not fill shape [${shape.join(', ')}]`);
   const out = new (data.constructor as new (n: number) => T)(data.length);
   if (data.length === 0) return out;
   const outShape = perm.map((p) => shape[p] as number);

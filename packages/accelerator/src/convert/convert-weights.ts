@@ -57,7 +57,8 @@ function storedValues(w: WeightSpec, view: DataView, offset: number, count: numb
     throw new ConvertError([`quantization ${q.dtype}`], `weight ${w.name} is quantized as ${q.dtype}, which the converter does not dequantize`);
   }
   if (values instanceof Float32Array) return values;
-  const out = dtype === 'int32' ? new Int32Array(count) : new Uint8Array(count);
+  if (dtype === 'bool') return Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0));
+  const out = new Int32Array(count);
   for (let i = 0; i < count; i += 1) out[i] = Math.round(values[i] as number);
   return out;
 }

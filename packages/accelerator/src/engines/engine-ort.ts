@@ -53,6 +53,9 @@ function providerFailure(provider: string, err: unknown): string {
  * for CUDA's failed library load here), and ORT's first session in the process (kernel
  * registries, thread pools: ~40 ms of PP-OCRv4 rec's first CPU load here) is paid there too.
  */
+/** Longest a provider's warm-up session may take at the probe (a GPU's first context can take seconds). */
+const WARM_UP_LIMIT_MS = 15_000;
+
 const WARM_UP_MODEL: Uint8Array = Buffer.from(
   'CAg6YQoPCgF4CgFrEgF5IgRDb252EgF3KhEKBAEBAQEQAUIBa0oEAAAAAFobCgF4EhYKFAgBEhAKAggBCgIIAQoCCAIKAggCYhsKAXkSFgoUCAESEAoCCAEKAggBCgIIAgoCCAJCBAoAEA0=',
   'base64',
@@ -87,17 +90,33 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
   });
 
   /**
-   * Opens and releases a session of WARM_UP_MODEL on each provider not known broken, noting
-   * those that fail for host reasons. Failures of other kinds are left to the first load.
+   * Opens and releases a session of WARM_UP_MODEL on each provider not known broken, in
+   * order, until one opens (the one models will land on), noting those that fail for host
+   * reasons. Failures of other kinds, and a provider that takes longer than
+   * WARM_UP_LIMIT_MS, are left to the first load.
    */
   async function warmUp(): Promise<void> {
     for (const provider of providers) {
       if (hostFailures.has(provider)) continue;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), WARM_UP_LIMIT_MS);
+        timer.unref();
+      });
       try {
-        const session = await (ort as OrtModule).InferenceSession.create(WARM_UP_MODEL, sessionOptions(provider));
+        const opening = (ort as OrtModule).InferenceSession.create(WARM_UP_MODEL, sessionOptions(provider));
+        const session = await Promise.race([opening, late]);
+        if (session === 'late') {
+          // Released whenever it opens; the first load tries the provider again.
+          opening.then((s) => s.release(), () => undefined).catch(() => undefined);
+          return;
+        }
         await session.release();
+        return;
       } catch (err) {
         if (provider !== 'cpu' && HOST_FAILURE.test(firstLine(err))) hostFailures.set(provider, providerFailure(provider, err));
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
@@ -126,26 +145,33 @@ export function createOrtEngine(load: () => Promise<OrtModule>, options: OrtEngi
     throw new Error(`every execution provider failed (${skipped.map((s) => `${s.device}: ${s.reason}`).join('; ')})`);
   }
 
+  async function probeOnce(): Promise<EngineProbe> {
+    try {
+      ort = await load();
+      // Provider failures are reported through Describe and the daemon's log; keep ORT's
+      // own logger to fatal errors so a CPU host's stderr is not full of CUDA noise.
+      ort.env.logLevel = 'fatal';
+    } catch (err) {
+      return {
+        available: false,
+        reason: `onnxruntime-node could not be loaded (${firstLine(err)}); install it with npm i onnxruntime-node`,
+        devices: [],
+      };
+    }
+    await warmUp();
+    return { available: true, devices: providers, hostFailures: Object.fromEntries(hostFailures) };
+  }
+  let probed: Promise<EngineProbe> | undefined;
+
   return {
     name: 'ort',
     priority: options.priority ?? 400,
     formats: ['onnx'],
 
-    async probe(): Promise<EngineProbe> {
-      try {
-        ort = await load();
-        // Provider failures are reported through Describe and the daemon's log; keep ORT's
-        // own logger to fatal errors so a CPU host's stderr is not full of CUDA noise.
-        ort.env.logLevel = 'fatal';
-      } catch (err) {
-        return {
-          available: false,
-          reason: `onnxruntime-node could not be loaded (${firstLine(err)}); install it with npm i onnxruntime-node`,
-          devices: [],
-        };
-      }
-      await warmUp();
-      return { available: true, devices: providers, hostFailures: Object.fromEntries(hostFailures) };
+    probe(): Promise<EngineProbe> {
+      // Once per engine: the engine thread asks again before each load.
+      probed ??= probeOnce();
+      return probed;
     },
 
     async load(source: ModelSource): Promise<EngineModel> {

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { convertTfjsGraph, convertTfjsLayers } from '../convert/convert.js';
 import { warmUpConverter } from './model-convert-warm-up.js';
 
@@ -11,6 +11,12 @@ import { warmUpConverter } from './model-convert-warm-up.js';
 export interface ConvertJob {
   readonly folder: string;
   readonly format: 'tfjs-graph' | 'tfjs-layers';
+}
+
+/** What a thread is started with. */
+export interface ConvertThreadData {
+  /** Convert the warm-up model before answering ready (a spare), or not (a job waits). */
+  readonly warmUp: boolean;
 }
 
 /** What the thread answers: the converter's outcome (the ONNX bytes, transferred, when ok), or an error. */
@@ -43,9 +49,11 @@ port.once('message', (job: ConvertJob) => {
     (err: unknown) => port.postMessage({ kind: 'failed', message: err instanceof Error ? err.message : String(err) } satisfies ConvertWorkerReply),
   );
 });
-try {
-  warmUpConverter();
-} catch {
-  // Only the first job's speed depends on it: that job reports its own errors.
+if ((workerData as ConvertThreadData | undefined)?.warmUp === true) {
+  try {
+    warmUpConverter();
+  } catch {
+    // Only the first job's speed depends on it: that job reports its own errors.
+  }
 }
 port.postMessage({ kind: 'ready' } satisfies FromConvertWorker);

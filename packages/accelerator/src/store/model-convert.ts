@@ -7,7 +7,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CONVERTER_VERSION } from '../convert/convert.js';
-import type { ConvertJob, ConvertWorkerReply, FromConvertWorker } from './model-convert-worker.js';
+import type { ConvertJob, ConvertThreadData, ConvertWorkerReply, FromConvertWorker } from './model-convert-worker.js';
 import type { ModelStore, StoredModel } from './model-store.js';
 
 /** The formats the converter takes. */
@@ -69,9 +69,12 @@ const SPARE_DELAY_MS = 1000;
 /** Conversion threads that have exited (a spare that died while it waited is not used). */
 const exited = new WeakSet<Worker>();
 
-/** A conversion thread that has answered `ready`, or why it could not start. */
-async function readyThread(): Promise<Worker> {
-  const worker = new Worker(WORKER_URL);
+/**
+ * A conversion thread that has answered `ready`, or why it could not start; `warmUp`: it
+ * compiles the converter on its small model first (a spare; not a thread a job waits for).
+ */
+async function readyThread(warmUp: boolean): Promise<Worker> {
+  const worker = new Worker(WORKER_URL, { workerData: { warmUp } satisfies ConvertThreadData });
   worker.once('exit', () => exited.add(worker));
   try {
     const [message] = (await Promise.race([
@@ -102,7 +105,7 @@ class ConversionThreads {
   /** Starts the spare, unless there is one. */
   prepare(): void {
     if (this.#closed || this.#spare !== undefined) return;
-    this.#spare = readyThread().then(
+    this.#spare = readyThread(true).then(
       (worker) => {
         worker.unref();
         if (this.#closed) void worker.terminate();
@@ -117,8 +120,14 @@ class ConversionThreads {
     // Taken synchronously, so two conversions never share one thread.
     const spare = this.#spare;
     this.#spare = undefined;
-    const ready = await spare;
-    const worker = ready !== undefined && !exited.has(ready) ? ready : await readyThread();
+    let worker: Worker;
+    try {
+      const ready = await spare;
+      worker = ready !== undefined && !exited.has(ready) ? ready : await readyThread(false);
+    } catch (err) {
+      this.#later();
+      throw err;
+    }
     worker.ref();
     try {
       const reply = Promise.race([
