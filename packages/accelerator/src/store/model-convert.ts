@@ -66,6 +66,17 @@ function messageOf(err: unknown): string {
 /** How long after a conversion the next spare thread starts (not competing with the load that follows). */
 const SPARE_DELAY_MS = 1000;
 
+/** The thread's next message; rejects if it exits first (`before`: what it had not done yet). */
+async function nextMessage(worker: Worker, before: string): Promise<FromConvertWorker> {
+  const [message] = (await Promise.race([
+    once(worker, 'message'),
+    once(worker, 'exit').then(([code]) => {
+      throw new Error(`the conversion thread exited (code ${String(code)}) before it ${before}`);
+    }),
+  ])) as [FromConvertWorker];
+  return message;
+}
+
 /** Conversion threads that have exited (a spare that died while it waited is not used). */
 const exited = new WeakSet<Worker>();
 
@@ -77,12 +88,7 @@ async function readyThread(warmUp: boolean): Promise<Worker> {
   const worker = new Worker(WORKER_URL, { workerData: { warmUp } satisfies ConvertThreadData });
   worker.once('exit', () => exited.add(worker));
   try {
-    const [message] = (await Promise.race([
-      once(worker, 'message'),
-      once(worker, 'exit').then(([code]) => {
-        throw new Error(`the conversion thread exited (code ${String(code)}) before it was ready`);
-      }),
-    ])) as [FromConvertWorker];
+    const message = await nextMessage(worker, 'was ready');
     if (message.kind !== 'ready') throw new Error(`the conversion thread sent ${message.kind} before it was ready`);
     return worker;
   } catch (err) {
@@ -130,14 +136,9 @@ class ConversionThreads {
     }
     worker.ref();
     try {
-      const reply = Promise.race([
-        once(worker, 'message') as Promise<[ConvertWorkerReply]>,
-        once(worker, 'exit').then(([code]) => {
-          throw new Error(`the conversion thread exited (code ${String(code)}) before it answered`);
-        }),
-      ]);
+      const reply = nextMessage(worker, 'answered');
       worker.postMessage(job satisfies ConvertJob);
-      return (await reply)[0];
+      return (await reply) as ConvertWorkerReply;
     } finally {
       await worker.terminate();
       this.#later();
