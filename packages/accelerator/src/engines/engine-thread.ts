@@ -87,14 +87,18 @@ export function scrubPaths(err: unknown, source: ModelSource): unknown {
   return err;
 }
 
-/** How long after a load the engine prepares the next spare (not competing with the first run). */
+/**
+ * How long after a load the engine prepares the next spare at the latest; sooner once the
+ * model's first run has answered or the model is disposed (not competing with the load and
+ * its first run, which are on the path to the first inference).
+ */
 const SPARE_DELAY_MS = 1000;
 
 /**
  * The registry-facing engine for a catalog entry: probes in a worker that then stays as a
  * warm spare (engine imported), and loads each model in a worker of its own that lives
- * until the model is disposed; a load takes the spare when there is one, and a new spare is
- * prepared a moment later. Tensors cross by transfer: inputs are copied once out of the
+ * until the model is disposed; a load takes the spare when there is one (waiting for one that
+ * is warming), and a new spare is prepared once the model's first run has answered. Tensors cross by transfer: inputs are copied once out of the
  * gRPC message (not at all from the data channel), outputs not at all.
  */
 export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Logger): Engine {
@@ -102,6 +106,10 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
   const hostFailures: Record<string, string> = {};
   let spare: Promise<EngineWorker | undefined> | undefined;
   let spareTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when spareTimer fires. */
+  let spareDue = 0;
+  /** Loads under way: a spare is not warmed beside one (the load's end schedules it). */
+  let loading = 0;
   let available = false;
   let closed = false;
 
@@ -141,12 +149,17 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
     return newWorker();
   }
 
-  function prepareSpare(): void {
-    if (closed || !available || spare !== undefined || spareTimer !== undefined) return;
+  /** Prepares the next spare `delayMs` from now, or sooner when one is already due sooner. */
+  function prepareSpare(delayMs = SPARE_DELAY_MS): void {
+    if (closed || !available || spare !== undefined || loading > 0) return;
+    const due = performance.now() + delayMs;
+    if (spareTimer !== undefined && spareDue <= due) return;
+    clearTimeout(spareTimer);
+    spareDue = due;
     spareTimer = setTimeout(() => {
       spareTimer = undefined;
       if (!closed && spare === undefined) spare = warmWorker();
-    }, SPARE_DELAY_MS);
+    }, delayMs);
     spareTimer.unref();
   }
 
@@ -191,7 +204,15 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
     },
 
     async load(source: ModelSource): Promise<EngineModel> {
-      const worker = await takeWorker();
+      loading += 1;
+      const loaded = (): void => {
+        loading -= 1;
+        prepareSpare();
+      };
+      const worker = await takeWorker().catch((err: unknown) => {
+        loaded();
+        throw err;
+      });
       let reply: FromWorker;
       try {
         reply = await worker.request({ kind: 'load', source });
@@ -200,7 +221,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         await worker.terminate();
         throw scrubPaths(err, source);
       } finally {
-        prepareSpare();
+        loaded();
       }
       Object.assign(hostFailures, reply.hostFailures ?? {});
       let next = 0;
@@ -212,9 +233,15 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         async run(feeds, outputs, timing) {
           const id = (next += 1);
           const wire: WireTensorMessage[] = Object.entries(feeds).map(([name, tensor]) => ({ name, tensor: ownTensor(tensor) }));
-          const result = await worker.request({ kind: 'run', id, feeds: wire, outputs }, transferList(wire)).catch((err: unknown) => {
-            throw scrubPaths(err, source);
-          });
+          const result = await worker
+            .request({ kind: 'run', id, feeds: wire, outputs }, transferList(wire))
+            .catch((err: unknown) => {
+              throw scrubPaths(err, source);
+            })
+            .finally(() => {
+              // The next load's thread warms up once this model's first run is done (or it is gone).
+              if (id === 1) prepareSpare(0);
+            });
           if (result.kind !== 'result') throw new Error(`unexpected reply ${result.kind}`);
           for (const buffer of result.returned) FRAME_POOL.adopt(buffer);
           if (timing !== undefined) timing.engineMs = result.runMs;
@@ -227,6 +254,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
             await worker.request({ kind: 'dispose' });
           } finally {
             await worker.terminate();
+            prepareSpare(0);
           }
         },
         async memory(memoryOptions) {
