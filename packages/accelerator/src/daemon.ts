@@ -1,7 +1,7 @@
 // The daemon: builds its parts (slots, binds, model store, engines, its place in the fleet),
 // hands them to each other, and stops them in order; daemon-serve.ts opens its ports.
 
-import { createError, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
+import { createError, warmProtoCodecs, type DescribeResponse, type SlotUsageMessage } from '@eais/shared';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { BindCredentials } from './auth/bind-token.js';
@@ -174,10 +174,12 @@ export class Daemon implements DaemonCore {
     daemon.#usageFile = saved;
     await daemon.store.init();
     for (const slot of daemon.slots) slot.lifecycle.transition('Starting');
-    // The FLOP counters' modules load while the engines are probed (each in its own thread).
+    // The FLOP counters' modules load, and the services' codecs compile (protobufjs compiles
+    // each message type on first use), while the engines are probed (each in its own thread).
     const [engines] = await Promise.all([
       registry.status(),
       prepareFlopCounters().catch((err: unknown) => log.warn({ err }, 'FLOP counters could not be prepared; the first load prepares them')),
+      Promise.resolve().then(warmProtoCodecs),
     ]);
     daemon.#engines = engines;
     await registry.trimSpares(config.engines);

@@ -47,7 +47,7 @@ export { errorFromParts } from './error-wire.js';
 export type { ErrorParts } from './error-wire.js';
 export { MD, bindMetadata, metadataString } from './metadata.js';
 export { MAX_ID_CHARS, MAX_MESSAGE_CHARS, clip } from './text-clip.js';
-export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadDefinition, loadServices } from './proto.js';
+export { CHANNEL_OPTIONS, PROTO_DIR, PROTO_OPTIONS, loadDefinition, loadServices, warmProtoCodecs } from './proto.js';
 export type { Services } from './proto.js';
 export { formatBytes, parseBytes, parseDuration } from './config-parse.js';
 export { BufferPool } from './buffer-pool.js';
