@@ -46,27 +46,32 @@ export function prepareOnnxCounter(): void {
   countOnnxBytes(bytes).count({ x: [1, 1, 2, 2] });
 }
 
+/** Element readers of raw_data (little-endian) by dtype: bytes per element and the read. */
+const RAW_READERS: Readonly<Record<string, readonly [number, (view: DataView, at: number) => number]>> = {
+  float32: [4, (view, at) => view.getFloat32(at, true)],
+  float64: [8, (view, at) => view.getFloat64(at, true)],
+  int64: [8, (view, at) => Number(view.getBigInt64(at, true))],
+  uint64: [8, (view, at) => Number(view.getBigUint64(at, true))],
+  int32: [4, (view, at) => view.getInt32(at, true)],
+  uint32: [4, (view, at) => view.getUint32(at, true)],
+  int16: [2, (view, at) => view.getInt16(at, true)],
+  uint16: [2, (view, at) => view.getUint16(at, true)],
+  int8: [1, (view, at) => view.getInt8(at)],
+  uint8: [1, (view, at) => view.getUint8(at)],
+  bool: [1, (view, at) => view.getUint8(at)],
+};
+
 /** The elements of a small tensor, from whichever field holds them. */
 function tensorData(t: OnnxTensor, dtype: string, count: number): number[] | undefined {
   if (count > MAX_TRACKED) return undefined;
   if (t.raw_data.length > 0) {
-    const view = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength);
-    const read: Record<string, [number, (at: number) => number]> = {
-      float32: [4, (at) => view.getFloat32(at, true)],
-      float64: [8, (at) => view.getFloat64(at, true)],
-      int64: [8, (at) => Number(view.getBigInt64(at, true))],
-      uint64: [8, (at) => Number(view.getBigUint64(at, true))],
-      int32: [4, (at) => view.getInt32(at, true)],
-      uint32: [4, (at) => view.getUint32(at, true)],
-      int16: [2, (at) => view.getInt16(at, true)],
-      uint16: [2, (at) => view.getUint16(at, true)],
-      int8: [1, (at) => view.getInt8(at)],
-      uint8: [1, (at) => view.getUint8(at)],
-      bool: [1, (at) => view.getUint8(at)],
-    };
-    const reader = read[dtype];
+    const reader = RAW_READERS[dtype];
     if (reader === undefined || reader[0] * count !== t.raw_data.byteLength) return undefined;
-    return Array.from({ length: count }, (_, i) => reader[1](i * reader[0]));
+    const [size, read] = reader;
+    const view = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength);
+    const data = new Array<number>(count);
+    for (let i = 0; i < count; i += 1) data[i] = read(view, i * size);
+    return data;
   }
   for (const field of [t.float_data, t.int64_data, t.int32_data, t.double_data, t.uint64_data]) {
     if (field.length === count) return field.map(Number);
