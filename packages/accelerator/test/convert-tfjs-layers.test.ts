@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertTfjs, convertTfjsLayers, type Converted, type NotConverted } from '../src/convert/convert.js';
 import { kerasFlopCounter } from '../src/flops/flops-keras.js';
 import { onnxFlopCounter } from '../src/flops/flops-onnx.js';
+import { decodeOnnxModel } from '../src/flops/flops-onnx-decode.js';
 import { maxScaledDiff as relativeDiff, localTf } from '../../../test/helpers/tf-local.js';
 import { nsfwModel, sequentialModel, upscalerModel, type NsfwModelName } from '../../../test/helpers/tf-models.js';
 
@@ -396,6 +397,39 @@ describe('convertTfjsLayers on models built with tf.sequential and tf.model', ()
       }
     });
   }
+});
+
+describe('convertTfjsLayers on PReLU', () => {
+  it('should write PReLU as max(x, a·x) when every slope is at most 1, and as PRelu otherwise, matching TF.js both ways', async () => {
+    const tf = await localTf('wasm');
+    const built = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [6], units: 5 }),
+        tf.layers.prelu({ alphaInitializer: tf.initializers.constant({ value: 0 }) }),
+        tf.layers.dense({ units: 4 }),
+        tf.layers.prelu({ alphaInitializer: tf.initializers.constant({ value: 0 }) }),
+      ],
+    });
+    // Slopes at most 1 (negative ones too) in the first PReLU; one above 1 in the second.
+    built.setWeights(
+      built.weights.map((w, i) => {
+        if (w.name.includes('alpha')) return tf.tensor(i === 2 ? [-0.5, 0, 0.25, 0.9, 1] : [0.1, 1.5, 0.2, 0.3], w.shape as number[]);
+        return tf.randomUniform(w.shape as number[], -1, 1, 'float32', 7 + i);
+      }),
+    );
+    const { json, weights } = await artifacts(tf, built);
+    built.dispose();
+    const model = await loadTfjs(tf, json, weights);
+    try {
+      const converted = expectConverted(convertTfjsLayers(json, weights));
+      const ops = decodeOnnxModel(converted.onnx).graph!.node.map((n) => n.op_type);
+      expect(ops.filter((op) => op === 'Max' || op === 'PRelu')).toEqual(['Max', 'PRelu']);
+      const diffs = await parity(tf, model, converted, [[[1, 6]], [[7, 6]]]);
+      for (const diff of Object.values(diffs)) expect(diff).toBeLessThanOrEqual(1e-4);
+    } finally {
+      model.dispose();
+    }
+  });
 });
 
 describe('convertTfjsLayers on BatchNormalization off the last axis', () => {

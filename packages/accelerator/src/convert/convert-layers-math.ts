@@ -1,7 +1,7 @@
 // Keras element-wise layers as ONNX: the activation functions (by their Keras names), the
 // activation layers, and the merges (Add, Multiply, Concatenate and the others).
 
-import { binary, clip } from './convert-ops-math.js';
+import { binary, clip, prelu } from './convert-ops-math.js';
 import { layerUnsupported, rankOf, tfOp, type LayerContext, type LayerRule } from './convert-layers-context.js';
 import { axisOf, UNKNOWN, type TfValue } from './convert-value.js';
 
@@ -72,7 +72,7 @@ export const MATH_LAYERS: Readonly<Record<string, LayerRule>> = {
     return typeof max === 'number' ? clip(k.b, k.x, 0, max) : tfOp(k, 'Relu', [k.x]);
   },
   LeakyReLU: (k) => k.b.unary('LeakyRelu', k.x, { alpha: { f: num(k, ['alpha', 'negative_slope'], 0.3) } }),
-  PReLU: (k) => binary(k.b, 'PRelu', k.x, k.weight('alpha')),
+  PReLU: (k) => prelu(k.b, k.x, k.weight('alpha')),
   ELU: (k) => k.b.unary('Elu', k.x, { alpha: { f: num(k, ['alpha'], 1) } }),
   ThresholdedReLU: (k) => k.b.unary('ThresholdedRelu', k.x, { alpha: { f: num(k, ['theta'], 1) } }),
   Softmax: softmax,

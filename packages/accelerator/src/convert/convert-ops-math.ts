@@ -25,6 +25,17 @@ export function binary(b: GraphBuilder, op: string, x: TfValue, y: TfValue, dtyp
   return b.op(op, [x, y], {}, dtype, broadcastShapes(x.shape, y.shape));
 }
 
+/**
+ * PReLU. With constant slopes of at most 1 it is max(x, a·x): the same values and the same
+ * FLOPs (a multiply and a max per element, as PRelu's two), and ONNX Runtime's CPU provider
+ * runs it faster (human's facemesh, one thread: p50 4.3 ms against 5.0 with PRelu).
+ */
+export function prelu(b: GraphBuilder, x: TfValue, alpha: TfValue): TfValue {
+  const slopes = alpha.data;
+  if (alpha.dtype === 'float32' && slopes instanceof Float32Array && slopes.every((a) => a <= 1)) return binary(b, 'Max', x, binary(b, 'Mul', x, alpha));
+  return binary(b, 'PRelu', x, alpha);
+}
+
 /** Clip(x, lo, hi) with scalar bounds of x's dtype. */
 export function clip(b: GraphBuilder, x: TfValue, lo: number, hi: number): TfValue {
   return b.op('Clip', [x, b.scalarLike(x, lo), b.scalarLike(x, hi)], {}, x.dtype, x.shape);
@@ -99,7 +110,7 @@ export function activation(c: OpContext, kind: string, x: TfValue, alpha?: TfVal
       return b.unary('LeakyRelu', x, { alpha: { f: c.attr.leakyrelu_alpha?.f ?? c.attr.alpha?.f ?? 0.2 } });
     case 'Prelu':
       if (alpha === undefined) throw new ConvertError([`${c.node.op} (Prelu without weights)`], `${c.node.op} ${c.node.name}: Prelu has no weights`);
-      return binary(b, 'PRelu', x, alpha);
+      return prelu(b, x, alpha);
     default:
       throw new ConvertError([`${c.node.op} (fused ${kind})`], `${c.node.op} ${c.node.name}: the fused activation ${kind} is not converted`);
   }
