@@ -6,7 +6,7 @@ import { attach, type Accelerator, type ModelInfo, type RemoteModel } from '@eai
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { converted, io, reused } from './helpers/conversion.js';
+import { converted, io, kept, reused } from './helpers/conversion.js';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { randomFloats } from './helpers/models.js';
 import { localTf, maxRelativeDiff, maxScaledDiff, runLocalGraph } from './helpers/tf-local.js';
@@ -70,6 +70,7 @@ describe('TF.js graph models converted to ONNX in the daemon', () => {
     expect(described.lastFlops!.macs).toBe(2 * model.flops!.macs);
     expect(converted(daemon, model.sha256, 'graph')).toHaveLength(1);
     // Kept in the model store beside the upload, under the converter's version.
+    await kept(daemon, model.sha256);
     const files = readdirSync(join(daemon.stateDir, 'models', model.sha256));
     expect(files).toEqual(expect.arrayContaining(['onnx-v1.onnx', 'onnx-v1.json']));
   });

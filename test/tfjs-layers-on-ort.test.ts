@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { converted, io } from './helpers/conversion.js';
+import { converted, io, kept } from './helpers/conversion.js';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { randomFloats } from './helpers/models.js';
 import { localTf, maxRelativeDiff, runLocal } from './helpers/tf-local.js';
@@ -111,6 +111,7 @@ describe('TF.js layers models converted to ONNX in the daemon', () => {
     expect(model.flops?.inputShapes).toBe('conv_input: [1,8,8,3]');
     expect(model.flops?.macs).toBe(8 * 8 * 4 * 27 + 64 * 5);
     expect(converted(daemon, model.sha256, 'layers')).toHaveLength(1);
+    await kept(daemon, model.sha256);
     expect(readdirSync(join(daemon.stateDir, 'models', model.sha256))).toEqual(expect.arrayContaining(['onnx-v1.onnx', 'onnx-v1.json']));
     // A second load finds it converted in the store.
     const again = await accelerator.loadModel(dirs.sequential, { name: 'sequential-again' });

@@ -8,6 +8,9 @@ import type { DaemonProcess } from './daemon.js';
 export const converted = (daemon: DaemonProcess, sha256: string, format: 'graph' | 'layers') =>
   daemon.logs.filter((l) => l.msg === `TF.js ${format} model converted to ONNX` && l.sha256 === sha256);
 
+/** Waits until the daemon has kept the conversion of that digest in its store (synced behind the load, its outcome written after). */
+export const kept = (daemon: DaemonProcess, sha256: string) => daemon.waitForLog((l) => l.msg === 'ONNX conversion kept in the model store' && l.sha256 === sha256);
+
 /** The daemon's log lines that say it reused a kept conversion. */
 export const reused = (daemon: DaemonProcess, sha256: string) => daemon.logs.filter((l) => l.msg === 'ONNX conversion reused from the model store' && l.sha256 === sha256);
 

@@ -172,6 +172,8 @@ class ConversionThreads {
  */
 export class ModelConverter {
   readonly #converting = new Map<string, Promise<Conversion>>();
+  /** Conversions whose ONNX is being synced and their outcome written. */
+  readonly #keeping = new Set<Promise<void>>();
   readonly #threads = new ConversionThreads();
 
   constructor(
@@ -184,9 +186,10 @@ export class ModelConverter {
     this.#threads.prepare();
   }
 
-  /** Stops the spare thread; conversions under way finish. */
+  /** Stops the spare thread, and waits for conversions being kept; conversions under way finish. */
   async close(): Promise<void> {
     await this.#threads.close();
+    await Promise.allSettled([...this.#keeping]);
   }
 
   /**
@@ -198,8 +201,16 @@ export class ModelConverter {
     if (!isConvertible(format)) return Promise.resolve({ ok: false, unsupported: [], why: `the converter takes TF.js models, not ${format}`, reused: false });
     let converting = this.#converting.get(stored.sha256);
     if (converting === undefined) {
-      converting = this.#convert(stored, format).finally(() => this.#converting.delete(stored.sha256));
+      const run = this.#convert(stored, format);
+      converting = run.then((r) => r.conversion);
       this.#converting.set(stored.sha256, converting);
+      // Loads that come while the ONNX is being synced share this conversion: the store
+      // answers for it once its outcome is written.
+      const settled = run.then((r) => r.kept, () => undefined).finally(() => {
+        this.#converting.delete(stored.sha256);
+        this.#keeping.delete(settled);
+      });
+      this.#keeping.add(settled);
     }
     return converting;
   }
@@ -224,13 +235,18 @@ export class ModelConverter {
     await this.store.keepDerived(sha256, OUTCOME_FILE, (path) => writeFile(path, JSON.stringify(outcome)));
   }
 
-  async #convert(stored: StoredModel, format: ConvertibleFormat): Promise<Conversion> {
+  /**
+   * Converts (or finds the conversion kept); `kept` settles once the outcome is in the store
+   * (the ONNX is loadable before: it is synced, and its outcome written, behind the load).
+   */
+  async #convert(stored: StoredModel, format: ConvertibleFormat): Promise<{ conversion: Conversion; kept: Promise<void> }> {
     const log = this.log.child({ sha256: stored.sha256, converter: CONVERTER_VERSION });
     const what = format === 'tfjs-graph' ? 'TF.js graph model' : 'TF.js layers model';
-    const kept = await this.#kept(stored.sha256);
-    if (kept !== undefined) {
-      log.info({ ok: kept.ok }, kept.ok ? 'ONNX conversion reused from the model store' : 'ONNX conversion outcome reused from the model store: not convertible');
-      return kept;
+    const done = Promise.resolve();
+    const found = await this.#kept(stored.sha256);
+    if (found !== undefined) {
+      log.info({ ok: found.ok }, found.ok ? 'ONNX conversion reused from the model store' : 'ONNX conversion outcome reused from the model store: not convertible');
+      return { conversion: found, kept: done };
     }
     const began = performance.now();
     let reply: ConvertWorkerReply;
@@ -244,23 +260,28 @@ export class ModelConverter {
       switch (reply.kind) {
         case 'failed':
           log.warn({ ms, why: reply.message }, `${what} could not be converted to ONNX (not kept; the next load tries again)`);
-          return { ok: false, unsupported: [], why: `the converter failed: ${reply.message}`, reused: false };
+          return { conversion: { ok: false, unsupported: [], why: `the converter failed: ${reply.message}`, reused: false }, kept: done };
         case 'not-converted':
           await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: false, unsupported: reply.unsupported, why: reply.why });
           log.info({ ms, unsupported: reply.unsupported }, `${what} not converted to ONNX`);
-          return { ok: false, unsupported: reply.unsupported, why: reply.why, reused: false };
+          return { conversion: { ok: false, unsupported: reply.unsupported, why: reply.why, reused: false }, kept: done };
         case 'converted': {
           const { onnx, notes, differsFromTfjs } = reply;
-          const path = await this.store.keepDerived(stored.sha256, ONNX_FILE, (p) => writeFile(p, onnx));
-          await this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes, differsFromTfjs });
+          // In place at once, synced behind the load; the outcome, written after the sync,
+          // is what vouches for the file on later loads (a crash before it: converted again).
+          const { path, synced } = await this.store.placeDerived(stored.sha256, ONNX_FILE, (p) => writeFile(p, onnx));
+          const kept = synced
+            .then(() => this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes, differsFromTfjs }))
+            .then(() => log.info({ ms: Math.round(performance.now() - began) }, 'ONNX conversion kept in the model store'))
+            .catch((err: unknown) => log.error({ err }, 'the ONNX conversion could not be kept in the model store (the next load converts again)'));
           log.info({ ms, onnxBytes: onnx.byteLength, notes }, `${what} converted to ONNX`);
-          return { ok: true, path, sizeBytes: onnx.byteLength, notes, differsFromTfjs, reused: false };
+          return { conversion: { ok: true, path, sizeBytes: onnx.byteLength, notes, differsFromTfjs, reused: false }, kept };
         }
       }
     } catch (err) {
       // The store could not keep it (a full disk): say so, and let the model run on TF.js.
       log.error({ err }, 'the ONNX conversion could not be kept in the model store');
-      return { ok: false, unsupported: [], why: `the conversion could not be kept in the model store: ${messageOf(err)}`, reused: false };
+      return { conversion: { ok: false, unsupported: [], why: `the conversion could not be kept in the model store: ${messageOf(err)}`, reused: false }, kept: done };
     }
   }
 }

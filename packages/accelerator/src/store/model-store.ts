@@ -60,6 +60,16 @@ async function verify(chunks: AsyncIterable<Uint8Array>, sha256: string, size: n
   }
 }
 
+/** Flushes a file's bytes to disk. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 interface Meta {
   sha256: string;
   format: ModelFormat;
@@ -183,21 +193,30 @@ export class ModelStore {
    * what `write` threw (nothing is kept then).
    */
   async keepDerived(sha256: string, file: string, write: (path: string) => Promise<void>): Promise<string> {
+    return (await this.#placeDerived(sha256, file, write, true)).path;
+  }
+
+  /**
+   * Like {@link ModelStore.keepDerived}, but renamed into place before it is synced, so a
+   * load can read it at once; `synced` resolves once it is on disk. A crash before then can
+   * leave the file torn: only for files that something written after `synced` vouches for
+   * (a conversion's outcome names the ONNX's size).
+   */
+  async placeDerived(sha256: string, file: string, write: (path: string) => Promise<void>): Promise<{ path: string; synced: Promise<void> }> {
+    return this.#placeDerived(sha256, file, write, false);
+  }
+
+  async #placeDerived(sha256: string, file: string, write: (path: string) => Promise<void>, syncFirst: boolean): Promise<{ path: string; synced: Promise<void> }> {
     const target = this.derivedPath(sha256, file);
     const staging = join(this.#tmp, `${sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}-${file}`);
     try {
       await write(staging);
-      const handle = await open(staging, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      if (syncFirst) await syncFile(staging);
       await rename(staging, target);
-      return target;
     } finally {
       await rm(staging, { force: true });
     }
+    return { path: target, synced: syncFirst ? Promise.resolve() : syncFile(target) };
   }
 
   /**
@@ -238,7 +257,8 @@ export class ModelStore {
       const handle = await open(join(staging, file), 'wx');
       try {
         await verify(chunks, sha256, size, (chunk) => handle.write(chunk));
-        await handle.sync();
+        // An archive is deleted once unpacked: its files are synced, not it.
+        if (!archive) await handle.sync();
       } finally {
         await handle.close();
       }
