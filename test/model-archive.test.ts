@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonProcess } from './helpers/daemon.js';
 import { expectStatus, rawAttach, rawClients, rawUpload, type RawClients } from './helpers/grpc.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Entry {
   path: string;
@@ -118,6 +119,9 @@ describe('model archives', () => {
     const folder = join(daemon.stateDir, 'models', result.sha256, 'model');
     expect(readdirSync(folder).sort()).toEqual(['model.json', 'weights']);
     expect(readdirSync(join(folder, 'weights'))).toEqual(['w.bin']);
-    expect(readdirSync(join(daemon.stateDir, 'models', result.sha256)).sort()).toEqual(['meta.json', 'model', 'owners.json']);
+    // Synced behind the upload's answer, marked until then.
+    const stored = join(daemon.stateDir, 'models', result.sha256);
+    await waitFor(() => !existsSync(join(stored, 'unsynced')), { what: 'the model folder to be synced' });
+    expect(readdirSync(stored).sort()).toEqual(['meta.json', 'model', 'owners.json']);
   });
 });

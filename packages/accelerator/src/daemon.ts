@@ -376,6 +376,8 @@ export class Daemon implements DaemonCore {
     await this.saveUsage();
     await this.fleet.close().catch((err: unknown) => this.log.warn({ err }, 'the fleet lease could not be given up; it ends by its TTL'));
     await this.converter.close();
+    // Models uploaded lately are synced and recorded, so the next start finds them.
+    await this.store.close();
     await this.registry.close();
   }
 }

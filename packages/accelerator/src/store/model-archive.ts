@@ -121,8 +121,9 @@ async function checkModel(handle: FileHandle, entries: readonly Entry[], format:
 
 /**
  * Checks a model archive completely (headers, checksums, paths, types, sizes, end marker,
- * and the files the format needs), then, only if all is well, extracts it into `into`.
- * INVALID_ARGUMENT (BAD_REQUEST) naming the first problem; nothing is written then.
+ * and the files the format needs), then, only if all is well, extracts it into `into` (not
+ * synced: the store syncs what it keeps). INVALID_ARGUMENT (BAD_REQUEST) naming the first
+ * problem; nothing is written then.
  */
 export async function unpackArchive(archive: string, into: string, format: ModelFormat, maxBytes: number): Promise<number> {
   const handle = await open(archive, 'r');
@@ -143,7 +144,6 @@ export async function unpackArchive(archive: string, into: string, format: Model
           await out.write(chunk);
           done += chunk.byteLength;
         }
-        await out.sync();
       } finally {
         await out.close();
       }

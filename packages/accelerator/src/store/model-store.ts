@@ -2,7 +2,8 @@
 
 import { createError, formatBytes, isArchiveFormat, isModelFormat, MODEL_FORMATS, type ModelFormat } from '@eais/shared';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from './model-archive.js';
 
@@ -33,6 +34,8 @@ export interface UploadResult {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** In a model folder while its files are not yet synced to disk. */
+const UNSYNCED = 'unsynced';
 /** Names of derived files: the producer and its version, e.g. `onnx-v1.onnx` (never an upload's own file). */
 const DERIVED_NAME = /^[a-z][a-z0-9]*-v\d+\.[a-z]+$/;
 
@@ -60,6 +63,14 @@ async function verify(chunks: AsyncIterable<Uint8Array>, sha256: string, size: n
   }
 }
 
+/** Flushes a file, or every file under a folder, to disk. */
+async function syncTree(path: string): Promise<void> {
+  if (!(await stat(path)).isDirectory()) return syncFile(path);
+  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) await syncFile(join(entry.parentPath ?? entry.path, entry.name));
+  }
+}
+
 /** Flushes a file's bytes to disk. */
 async function syncFile(path: string): Promise<void> {
   const handle = await open(path, 'r+');
@@ -81,14 +92,20 @@ interface Meta {
 
 /**
  * Models under `<stateDir>/models/<sha256>/`. An upload is written to `<stateDir>/tmp/`,
- * hashed while it streams, checked, synced and renamed into place, so a model folder
- * exists only when its bytes match its name. Leftovers of a crash are removed at init.
+ * hashed while it streams, checked and renamed into place, so a model folder holds only
+ * bytes that match its name, and can be loaded at once. Its files are synced behind that:
+ * until they are, an `unsynced` file in the folder says so. A process that dies keeps what
+ * it wrote (the kernel has it); after a crash of the host, init checks each folder still
+ * marked: an ONNX file whose bytes hash to the folder's name is kept, anything else is
+ * removed (and its model uploaded again), with the other leftovers of a crash.
  */
 export class ModelStore {
   readonly #models: string;
   readonly #tmp: string;
   readonly #maxBytes: number;
   readonly #ownerWrites = new Map<string, Promise<void>>();
+  /** Syncs of models placed lately. */
+  readonly #syncing = new Set<Promise<void>>();
 
   constructor(stateDir: string, maxBytes: number) {
     this.#models = join(stateDir, 'models');
@@ -96,11 +113,46 @@ export class ModelStore {
     this.#maxBytes = maxBytes;
   }
 
-  /** Creates the folders and removes partial uploads left by an earlier crash. */
+  /**
+   * Creates the folders and removes what an earlier crash left: partial uploads, and models
+   * placed but not synced whose bytes do not check out (see the class).
+   */
   async init(): Promise<void> {
     await rm(this.#tmp, { recursive: true, force: true });
     await mkdir(this.#tmp, { recursive: true });
     await mkdir(this.#models, { recursive: true });
+    for (const digest of await readdir(this.#models)) {
+      if (!SHA256_HEX.test(digest)) continue;
+      const folder = join(this.#models, digest);
+      if (!existsSync(join(folder, UNSYNCED))) continue;
+      if (await this.#intact(folder, digest)) await this.#sync(folder, 'model.onnx');
+      else await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  /** Whether a folder placed but not synced holds its record and an ONNX file of the folder's digest (an unpacked archive cannot be checked). */
+  async #intact(folder: string, digest: string): Promise<boolean> {
+    try {
+      const meta = JSON.parse(await readFile(join(folder, 'meta.json'), 'utf8')) as Meta;
+      if (meta.sha256 !== digest || meta.file !== 'model.onnx') return false;
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(join(folder, meta.file))) hash.update(chunk as Buffer);
+      return hash.digest('hex') === digest;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Syncs a placed model's files and record, then takes its `unsynced` mark away. */
+  async #sync(folder: string, file: string): Promise<void> {
+    await syncTree(join(folder, file));
+    await syncFile(join(folder, 'meta.json'));
+    await rm(join(folder, UNSYNCED), { force: true });
+  }
+
+  /** Waits for the syncs of models placed so far. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#syncing]);
   }
 
   /** Normalizes and checks a sha256 argument; INVALID_ARGUMENT (BAD_REQUEST) when malformed. */
@@ -257,8 +309,6 @@ export class ModelStore {
       const handle = await open(join(staging, file), 'wx');
       try {
         await verify(chunks, sha256, size, (chunk) => handle.write(chunk));
-        // An archive is deleted once unpacked: its files are synced, not it.
-        if (!archive) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -269,11 +319,21 @@ export class ModelStore {
       }
       const meta: Meta = { sha256, format, sizeBytes: size, weightsBytes, file: archive ? 'model' : file };
       await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
+      await writeFile(join(staging, UNSYNCED), '');
+      const folder = join(this.#models, sha256);
+      let placed = true;
       try {
-        await rename(staging, join(this.#models, sha256));
+        await rename(staging, folder);
       } catch (err) {
         // Another upload of the same bytes finished first: theirs is identical.
         if (!['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        placed = false;
+      }
+      if (placed) {
+        // Synced behind the load (see the class); a failed sync leaves the mark for init.
+        const syncing = this.#sync(folder, meta.file).catch(() => undefined);
+        this.#syncing.add(syncing);
+        void syncing.finally(() => this.#syncing.delete(syncing));
       }
       const model = await this.get(sha256);
       if (model === undefined) throw new Error(`stored model ${sha256} vanished after rename`);
