@@ -125,7 +125,10 @@ export class Daemon implements DaemonCore {
     fleet.onLeaseLost(() =>
       this.binds.detachAll(LEASE_LOST_WHY, createError('REGISTRY_UNAVAILABLE', `${LEASE_LOST_WHY}; the attach did not finish, retry later or on another daemon`)),
     );
-    this.store = new ModelStore(config.stateDir, config.maxModelBytes);
+    const storeLog = log.child({ component: 'store' });
+    this.store = new ModelStore(config.stateDir, config.maxModelBytes, (sha256, err) =>
+      storeLog.error({ sha256, err }, 'a stored model could not be synced to disk; it stays marked unsynced, and the next start checks it'),
+    );
     this.converter = new ModelConverter(this.store, log.child({ component: 'convert' }));
   }
 
@@ -200,6 +203,7 @@ export class Daemon implements DaemonCore {
     } catch (err) {
       await fleet.close().catch(() => undefined);
       await daemon.converter.close();
+      await daemon.store.close();
       await registry.close();
       throw new StartError(`cannot join the fleet registry (${fleet.registry.description}): ${(err as Error).message}`);
     }

@@ -400,7 +400,7 @@ describe('convertTfjsLayers on models built with tf.sequential and tf.model', ()
 });
 
 describe('convertTfjsLayers on PReLU', () => {
-  it('should write PReLU as max(x, a·x) when every slope is at most 1, and as PRelu otherwise, matching TF.js both ways', async () => {
+  it('should write PReLU as max(x, a·x) when every slope is at most 1 and none is 0, and as PRelu otherwise, matching TF.js both ways', async () => {
     const tf = await localTf('wasm');
     const built = tf.sequential({
       layers: [
@@ -408,12 +408,15 @@ describe('convertTfjsLayers on PReLU', () => {
         tf.layers.prelu({ alphaInitializer: tf.initializers.constant({ value: 0 }) }),
         tf.layers.dense({ units: 4 }),
         tf.layers.prelu({ alphaInitializer: tf.initializers.constant({ value: 0 }) }),
+        tf.layers.dense({ units: 3 }),
+        tf.layers.prelu({ alphaInitializer: tf.initializers.constant({ value: 0 }) }),
       ],
     });
-    // Slopes at most 1 (negative ones too) in the first PReLU; one above 1 in the second.
+    // Slopes at most 1 (negative ones too) in the first PReLU; one above 1 in the second; a zero in the third.
+    const slopes: Record<number, number[]> = { 2: [-0.5, 0.1, 0.25, 0.9, 1], 5: [0.1, 1.5, 0.2, 0.3], 8: [0, 0.5, 0.2] };
     built.setWeights(
       built.weights.map((w, i) => {
-        if (w.name.includes('alpha')) return tf.tensor(i === 2 ? [-0.5, 0, 0.25, 0.9, 1] : [0.1, 1.5, 0.2, 0.3], w.shape as number[]);
+        if (w.name.includes('alpha')) return tf.tensor(slopes[i]!, w.shape as number[]);
         return tf.randomUniform(w.shape as number[], -1, 1, 'float32', 7 + i);
       }),
     );
@@ -423,7 +426,7 @@ describe('convertTfjsLayers on PReLU', () => {
     try {
       const converted = expectConverted(convertTfjsLayers(json, weights));
       const ops = decodeOnnxModel(converted.onnx).graph!.node.map((n) => n.op_type);
-      expect(ops.filter((op) => op === 'Max' || op === 'PRelu')).toEqual(['Max', 'PRelu']);
+      expect(ops.filter((op) => op === 'Max' || op === 'PRelu')).toEqual(['Max', 'PRelu', 'PRelu']);
       const diffs = await parity(tf, model, converted, [[[1, 6]], [[7, 6]]]);
       for (const diff of Object.values(diffs)) expect(diff).toBeLessThanOrEqual(1e-4);
     } finally {

@@ -56,7 +56,7 @@ describe('ModelStore.placeDerived', () => {
 });
 
 describe('ModelStore.receive', () => {
-  it('should place an upload at once for its sender only, mark it until synced, and keep it across a restart', async () => {
+  it('should place an upload at once for its sender only, leave no unsynced mark once closed, and keep it across a restart', async () => {
     const state = mkdtempSync(join(tmpdir(), 'eais-store-'));
     dirs.push(state);
     const store = new ModelStore(state, 1 << 20);
@@ -104,5 +104,22 @@ describe('ModelStore.receive', () => {
     expect(existsSync(torn)).toBe(false);
     expect(existsSync(unpacked)).toBe(false);
     expect(existsSync(join(state, 'models', 'README'))).toBe(true);
+  });
+
+  const boot = existsSync('/proc/sys/kernel/random/boot_id') ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : '';
+  it.skipIf(boot === '')('should keep and sync at init a folder marked in this boot (only the process died), an unpacked archive too', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'eais-store-'));
+    dirs.push(state);
+    const folder = join(state, 'models', 'a'.repeat(64));
+    mkdirSync(join(folder, 'model', 'weights'), { recursive: true });
+    writeFileSync(join(folder, 'model', 'model.json'), '{}');
+    writeFileSync(join(folder, 'model', 'weights', 'w.bin'), 'w');
+    writeFileSync(join(folder, 'meta.json'), JSON.stringify({ sha256: 'a'.repeat(64), format: 'tfjs-graph', sizeBytes: 3, weightsBytes: 3, file: 'model' }));
+    writeFileSync(join(folder, 'owners.json'), JSON.stringify(['alice']));
+    writeFileSync(join(folder, 'unsynced'), boot);
+    const store = new ModelStore(state, 1 << 20);
+    await store.init();
+    expect(readdirSync(folder).sort()).toEqual(['meta.json', 'model', 'owners.json']);
+    expect(await store.getFor('a'.repeat(64), 'alice')).toMatchObject({ format: 'tfjs-graph', path: join(folder, 'model') });
   });
 });

@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { loadDefinition, warmProtoCodecs } from '../src/index.js';
 import { messageSample } from '../src/proto.js';
 
+interface MessageType {
+  readonly name: string;
+  readonly field?: readonly unknown[];
+}
+
 interface Codecs {
   requestSerialize(value: unknown): Buffer;
   requestDeserialize(bytes: Buffer): unknown;
@@ -29,6 +34,23 @@ describe('warmProtoCodecs', () => {
 });
 
 describe('messageSample', () => {
+  it('should fill every request and response type of every service (what warmProtoCodecs runs)', () => {
+    const definition = loadDefinition();
+    let types = 0;
+    for (const [name, service] of Object.entries(definition)) {
+      if ('format' in service) continue;
+      const pkg = name.split('.').slice(0, -1).join('.');
+      for (const method of Object.values(service as unknown as Record<string, { requestType: { type: MessageType }; responseType: { type: MessageType } }>)) {
+        for (const { type } of [method.requestType, method.responseType]) {
+          if ((type.field ?? []).length === 0) continue;
+          types += 1;
+          expect(Object.keys(messageSample(`${pkg}.${type.name}`)).length, `${pkg}.${type.name}`).toBeGreaterThan(0);
+        }
+      }
+    }
+    expect(types).toBeGreaterThan(20);
+  });
+
   it('should set every field, nested messages and those named from another package included', () => {
     const sample = messageSample('eais.v1.LoadModelResponse') as { model: Record<string, unknown> };
     expect(sample.model).toMatchObject({ name: 'x', skipped: [{ engine: 'x' }], inputs: [{ name: 'x', shape: [1], dim_names: ['x'] }] });

@@ -28,11 +28,14 @@ export function binary(b: GraphBuilder, op: string, x: TfValue, y: TfValue, dtyp
 /**
  * PReLU. With constant slopes of at most 1 it is max(x, a·x): the same values and the same
  * FLOPs (a multiply and a max per element, as PRelu's two), and ONNX Runtime's CPU provider
- * runs it faster (human's facemesh, one thread: p50 4.3 ms against 5.0 with PRelu).
+ * runs it faster (human's facemesh, one thread: p50 4.3 ms against 5.0 with PRelu). Not
+ * with a zero slope: 0·∞ is NaN, where PReLU(∞) is ∞.
  */
 export function prelu(b: GraphBuilder, x: TfValue, alpha: TfValue): TfValue {
   const slopes = alpha.data;
-  if (alpha.dtype === 'float32' && slopes instanceof Float32Array && slopes.every((a) => a <= 1)) return binary(b, 'Max', x, binary(b, 'Mul', x, alpha));
+  if (alpha.dtype === 'float32' && slopes instanceof Float32Array && slopes.every((a) => a <= 1 && a !== 0)) {
+    return binary(b, 'Max', x, binary(b, 'Mul', x, alpha));
+  }
   return binary(b, 'PRelu', x, alpha);
 }
 

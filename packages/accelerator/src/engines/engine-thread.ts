@@ -89,8 +89,9 @@ export function scrubPaths(err: unknown, source: ModelSource): unknown {
 
 /**
  * How long after a load the engine prepares the next spare at the latest; sooner once the
- * model's first run has answered or the model is disposed (not competing with the load and
- * its first run, which are on the path to the first inference).
+ * model's first run has answered (not competing with the load and its first run, which are
+ * on the path to the first inference). A model disposed unrun leaves it to this timer, which
+ * a daemon shutting down within it clears (no thread started only to be ended).
  */
 const SPARE_DELAY_MS = 1000;
 
@@ -239,7 +240,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
               throw scrubPaths(err, source);
             })
             .finally(() => {
-              // The next load's thread warms up once this model's first run is done (or it is gone).
+              // The next load's thread warms up once this model's first run is done.
               if (id === 1) prepareSpare(0);
             });
           if (result.kind !== 'result') throw new Error(`unexpected reply ${result.kind}`);
@@ -254,7 +255,6 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
             await worker.request({ kind: 'dispose' });
           } finally {
             await worker.terminate();
-            prepareSpare(0);
           }
         },
         async memory(memoryOptions) {

@@ -205,12 +205,18 @@ export class ModelConverter {
       converting = run.then((r) => r.conversion);
       this.#converting.set(stored.sha256, converting);
       // Loads that come while the ONNX is being synced share this conversion: the store
-      // answers for it once its outcome is written.
-      const settled = run.then((r) => r.kept, () => undefined).finally(() => {
-        this.#converting.delete(stored.sha256);
-        this.#keeping.delete(settled);
-      });
-      this.#keeping.add(settled);
+      // answers for it once its outcome is written. Close waits for that write, not for
+      // conversions still in their thread.
+      void run.then(
+        (r) => {
+          this.#keeping.add(r.kept);
+          void r.kept.finally(() => {
+            this.#converting.delete(stored.sha256);
+            this.#keeping.delete(r.kept);
+          });
+        },
+        () => this.#converting.delete(stored.sha256),
+      );
     }
     return converting;
   }
@@ -269,6 +275,8 @@ export class ModelConverter {
           const { onnx, notes, differsFromTfjs } = reply;
           // In place at once, synced behind the load; the outcome, written after the sync,
           // is what vouches for the file on later loads (a crash before it: converted again).
+          // An outcome of an earlier conversion must not vouch for this file before then.
+          await this.store.dropDerived(stored.sha256, OUTCOME_FILE);
           const { path, synced } = await this.store.placeDerived(stored.sha256, ONNX_FILE, (p) => writeFile(p, onnx));
           const kept = synced
             .then(() => this.#keep(stored.sha256, { version: CONVERTER_VERSION, ok: true, onnxBytes: onnx.byteLength, notes, differsFromTfjs }))

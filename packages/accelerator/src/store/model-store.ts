@@ -2,7 +2,7 @@
 
 import { createError, formatBytes, isArchiveFormat, isModelFormat, MODEL_FORMATS, type ModelFormat } from '@eais/shared';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from './model-archive.js';
@@ -63,12 +63,22 @@ async function verify(chunks: AsyncIterable<Uint8Array>, sha256: string, size: n
   }
 }
 
-/** Flushes a file, or every file under a folder, to disk. */
+/**
+ * Flushes a file, or every file under a folder, to disk. Folders are not synced: on ext4
+ * and XFS the journal keeps a rename after the entries it moves (not so on every POSIX
+ * file system).
+ */
 async function syncTree(path: string): Promise<void> {
   if (!(await stat(path)).isDirectory()) return syncFile(path);
-  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) await syncFile(join(entry.parentPath ?? entry.path, entry.name));
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    if (entry.isDirectory()) await syncTree(join(path, entry.name));
+    else if (entry.isFile()) await syncFile(join(path, entry.name));
   }
+}
+
+/** This boot of the host (Linux), or '' where the system does not say. */
+async function bootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
 }
 
 /** Flushes a file's bytes to disk. */
@@ -94,8 +104,9 @@ interface Meta {
  * Models under `<stateDir>/models/<sha256>/`. An upload is written to `<stateDir>/tmp/`,
  * hashed while it streams, checked and renamed into place, so a model folder holds only
  * bytes that match its name, and can be loaded at once. Its files are synced behind that:
- * until they are, an `unsynced` file in the folder says so. A process that dies keeps what
- * it wrote (the kernel has it); after a crash of the host, init checks each folder still
+ * until they are, an `unsynced` file in the folder says so, naming the host's boot. A
+ * process that dies keeps what it wrote (the kernel has it): at the next start in the same
+ * boot, init syncs the folder. After the host went down, init checks each folder still
  * marked: an ONNX file whose bytes hash to the folder's name is kept, anything else is
  * removed (and its model uploaded again), with the other leftovers of a crash.
  */
@@ -106,8 +117,15 @@ export class ModelStore {
   readonly #ownerWrites = new Map<string, Promise<void>>();
   /** Syncs of models placed lately. */
   readonly #syncing = new Set<Promise<void>>();
+  /** What the `unsynced` mark holds: this boot of the host (see the class). */
+  #boot = '';
 
-  constructor(stateDir: string, maxBytes: number) {
+  /** `onSyncError` hears a placed model whose files could not be synced (it stays marked, for init). */
+  constructor(
+    stateDir: string,
+    maxBytes: number,
+    private readonly onSyncError: (sha256: string, err: unknown) => void = () => undefined,
+  ) {
     this.#models = join(stateDir, 'models');
     this.#tmp = join(stateDir, 'tmp');
     this.#maxBytes = maxBytes;
@@ -121,25 +139,44 @@ export class ModelStore {
     await rm(this.#tmp, { recursive: true, force: true });
     await mkdir(this.#tmp, { recursive: true });
     await mkdir(this.#models, { recursive: true });
+    this.#boot = await bootId();
     for (const digest of await readdir(this.#models)) {
       if (!SHA256_HEX.test(digest)) continue;
       const folder = join(this.#models, digest);
-      if (!existsSync(join(folder, UNSYNCED))) continue;
-      if (await this.#intact(folder, digest)) await this.#sync(folder, 'model.onnx');
-      else await rm(folder, { recursive: true, force: true });
+      const mark = await readFile(join(folder, UNSYNCED), 'utf8').catch(() => undefined);
+      if (mark === undefined) continue;
+      // Placed in this boot: only the process died, and the kernel kept every byte it wrote.
+      const sameBoot = this.#boot !== '' && mark === this.#boot;
+      const meta = sameBoot ? await this.#meta(folder) : await this.#intact(folder, digest);
+      if (meta === undefined) {
+        await rm(folder, { recursive: true, force: true });
+        continue;
+      }
+      await this.#sync(folder, meta.file).catch((err: unknown) => this.onSyncError(digest, err));
     }
   }
 
-  /** Whether a folder placed but not synced holds its record and an ONNX file of the folder's digest (an unpacked archive cannot be checked). */
-  async #intact(folder: string, digest: string): Promise<boolean> {
+  async #meta(folder: string): Promise<Meta | undefined> {
+    return readFile(join(folder, 'meta.json'), 'utf8').then(
+      (text) => JSON.parse(text) as Meta,
+      () => undefined,
+    );
+  }
+
+  /**
+   * The record of a folder placed but not synced before the host went down, when it holds
+   * an ONNX file of the folder's digest; undefined otherwise (an unpacked archive cannot be
+   * checked: the digest is the archive's).
+   */
+  async #intact(folder: string, digest: string): Promise<Meta | undefined> {
     try {
-      const meta = JSON.parse(await readFile(join(folder, 'meta.json'), 'utf8')) as Meta;
-      if (meta.sha256 !== digest || meta.file !== 'model.onnx') return false;
+      const meta = await this.#meta(folder);
+      if (meta?.sha256 !== digest || meta.file !== 'model.onnx') return undefined;
       const hash = createHash('sha256');
       for await (const chunk of createReadStream(join(folder, meta.file))) hash.update(chunk as Buffer);
-      return hash.digest('hex') === digest;
+      return hash.digest('hex') === digest ? meta : undefined;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -238,6 +275,11 @@ export class ModelStore {
     return join(this.#models, ModelStore.checkDigest(sha256), file);
   }
 
+  /** Removes a file derived from a stored model, if there is one. */
+  async dropDerived(sha256: string, file: string): Promise<void> {
+    await rm(this.derivedPath(sha256, file), { force: true });
+  }
+
   /**
    * Keeps a file derived from a stored model (a conversion) in the model's folder, whole or
    * not at all: `write` fills a fresh path in the store's tmp folder, which is then synced
@@ -319,7 +361,7 @@ export class ModelStore {
       }
       const meta: Meta = { sha256, format, sizeBytes: size, weightsBytes, file: archive ? 'model' : file };
       await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
-      await writeFile(join(staging, UNSYNCED), '');
+      await writeFile(join(staging, UNSYNCED), this.#boot);
       const folder = join(this.#models, sha256);
       let placed = true;
       try {
@@ -331,7 +373,7 @@ export class ModelStore {
       }
       if (placed) {
         // Synced behind the load (see the class); a failed sync leaves the mark for init.
-        const syncing = this.#sync(folder, meta.file).catch(() => undefined);
+        const syncing = this.#sync(folder, meta.file).catch((err: unknown) => this.onSyncError(sha256, err));
         this.#syncing.add(syncing);
         void syncing.finally(() => this.#syncing.delete(syncing));
       }
