@@ -147,11 +147,12 @@ export function warmProtoCodecs(): void {
   for (const [serviceName, service] of Object.entries(definition)) {
     if (typeof service !== 'object' || service === null || 'format' in service) continue;
     for (const method of Object.values(service as Record<string, MethodCodecs>)) {
-      for (const [kind, serialize, deserialize] of [
+      for (const [message, serialize, deserialize] of [
         [method.requestType, method.requestSerialize, method.requestDeserialize],
         [method.responseType, method.responseSerialize, method.responseDeserialize],
       ] as const) {
-        const name = [...serviceName.split('.').slice(0, -1), String((kind.type as { name?: string }).name ?? '')].join('.');
+        // The service's package: every method's messages are declared beside it.
+        const name = [...serviceName.split('.').slice(0, -1), message.type.name ?? ''].join('.');
         try {
           deserialize(serialize(messageSample(name)));
         } catch {
@@ -163,8 +164,8 @@ export function warmProtoCodecs(): void {
 }
 
 interface MethodCodecs {
-  readonly requestType: { readonly type: unknown };
-  readonly responseType: { readonly type: unknown };
+  readonly requestType: { readonly type: MessageDescriptor };
+  readonly responseType: { readonly type: MessageDescriptor };
   requestSerialize(value: unknown): Buffer;
   requestDeserialize(bytes: Buffer): unknown;
   responseSerialize(value: unknown): Buffer;

@@ -46,6 +46,9 @@ function providerFailure(provider: string, err: unknown): string {
   return line;
 }
 
+/** Longest a provider's warm-up session may take at the probe (a GPU's first context can take seconds). */
+const WARM_UP_LIMIT_MS = 15_000;
+
 /**
  * A one-node ONNX model (Conv 1×1 over [1,1,2,2] float32, opset 13, IR 8), 107 bytes. The
  * probe creates a session of it on each provider: a provider this host lacks (no CUDA
@@ -53,9 +56,6 @@ function providerFailure(provider: string, err: unknown): string {
  * for CUDA's failed library load here), and ORT's first session in the process (kernel
  * registries, thread pools: ~40 ms of PP-OCRv4 rec's first CPU load here) is paid there too.
  */
-/** Longest a provider's warm-up session may take at the probe (a GPU's first context can take seconds). */
-const WARM_UP_LIMIT_MS = 15_000;
-
 const WARM_UP_MODEL: Uint8Array = Buffer.from(
   'CAg6YQoPCgF4CgFrEgF5IgRDb252EgF3KhEKBAEBAQEQAUIBa0oEAAAAAFobCgF4EhYKFAgBEhAKAggBCgIIAQoCCAIKAggCYhsKAXkSFgoUCAESEAoCCAEKAggBCgIIAgoCCAJCBAoAEA0=',
   'base64',

@@ -99,8 +99,9 @@ const SPARE_DELAY_MS = 1000;
  * The registry-facing engine for a catalog entry: probes in a worker that then stays as a
  * warm spare (engine imported), and loads each model in a worker of its own that lives
  * until the model is disposed; a load takes the spare when there is one (waiting for one that
- * is warming), and a new spare is prepared once the model's first run has answered. Tensors cross by transfer: inputs are copied once out of the
- * gRPC message (not at all from the data channel), outputs not at all.
+ * is warming), and a new spare is prepared once the model's first run has answered. Tensors
+ * cross by transfer: inputs are copied once out of the gRPC message (not at all from the
+ * data channel), outputs not at all.
  */
 export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Logger): Engine {
   /** Devices earlier threads found broken on this host: new threads skip them. */
@@ -206,12 +207,12 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
 
     async load(source: ModelSource): Promise<EngineModel> {
       loading += 1;
-      const loaded = (): void => {
+      const loadEnded = (): void => {
         loading -= 1;
         prepareSpare();
       };
       const worker = await takeWorker().catch((err: unknown) => {
-        loaded();
+        loadEnded();
         throw err;
       });
       let reply: FromWorker;
@@ -222,7 +223,7 @@ export function threadedEngine(spec: EngineSpec, options: EngineOptions, log: Lo
         await worker.terminate();
         throw scrubPaths(err, source);
       } finally {
-        loaded();
+        loadEnded();
       }
       Object.assign(hostFailures, reply.hostFailures ?? {});
       let next = 0;

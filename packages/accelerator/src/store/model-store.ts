@@ -147,7 +147,7 @@ export class ModelStore {
       if (mark === undefined) continue;
       // Placed in this boot: only the process died, and the kernel kept every byte it wrote.
       const sameBoot = this.#boot !== '' && mark === this.#boot;
-      const meta = sameBoot ? await this.#meta(folder) : await this.#intact(folder, digest);
+      const meta = sameBoot ? await this.#meta(folder).catch(() => undefined) : await this.#intact(folder, digest);
       if (meta === undefined) {
         await rm(folder, { recursive: true, force: true });
         continue;
@@ -156,11 +156,14 @@ export class ModelStore {
     }
   }
 
+  /** A model folder's record; undefined when it has none. */
   async #meta(folder: string): Promise<Meta | undefined> {
-    return readFile(join(folder, 'meta.json'), 'utf8').then(
-      (text) => JSON.parse(text) as Meta,
-      () => undefined,
-    );
+    try {
+      return JSON.parse(await readFile(join(folder, 'meta.json'), 'utf8')) as Meta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -172,9 +175,8 @@ export class ModelStore {
     try {
       const meta = await this.#meta(folder);
       if (meta?.sha256 !== digest || meta.file !== 'model.onnx') return undefined;
-      const hash = createHash('sha256');
-      for await (const chunk of createReadStream(join(folder, meta.file))) hash.update(chunk as Buffer);
-      return hash.digest('hex') === digest ? meta : undefined;
+      await verify(createReadStream(join(folder, meta.file)), digest, meta.sizeBytes);
+      return meta;
     } catch {
       return undefined;
     }
@@ -259,13 +261,8 @@ export class ModelStore {
   async get(sha256: string): Promise<StoredModel | undefined> {
     const digest = ModelStore.checkDigest(sha256);
     const folder = join(this.#models, digest);
-    let meta: Meta;
-    try {
-      meta = JSON.parse(await readFile(join(folder, 'meta.json'), 'utf8')) as Meta;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const meta = await this.#meta(folder);
+    if (meta === undefined) return undefined;
     return { sha256: digest, format: meta.format, sizeBytes: meta.sizeBytes, weightsBytes: meta.weightsBytes, path: join(folder, meta.file) };
   }
 
